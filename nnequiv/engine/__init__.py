@@ -1,0 +1,1 @@
+"""The check pipeline: falsify, bound, branch and bound, confirm."""
