@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from ..pwl import PwlNet, softmax
-
-
-@dataclass(frozen=True)
-class Relation:
-    """The engine's view of a relation: kind, eps, compared outputs."""
-
-    kind: str                      # "eps" | "exact" | "top1"
-    eps: float = 0.0
-    outputs: tuple[int, ...] | None = None
+from ..spec.relation import Relation
 
 
 def deviation(f: PwlNet, g: PwlNet, x: np.ndarray, relation: Relation) -> np.ndarray:

@@ -56,11 +56,12 @@ class Affine:
         weight = matrix @ self.weight
         bias = matrix @ self.bias + offset
         g = 2.0 * gamma(k + 2)
-        # products by 0/+-1 are exact, so a sum with at most one non-zero term is exact too;
+        # products with a 0/+-1 factor are exact, so a sum with at most one non-zero term is exact;
         # otherwise every entry carries the dot-product bound gamma_k |M| |W| (proofs/rounding.md)
-        unit = bool(np.all((matrix == 0) | (np.abs(matrix) == 1)))
-        inexact_w = ~unit | (_terms_per_entry(abs_m, self.weight) > 1)
-        inexact_b = ~unit | (_terms_per_entry(abs_m, self.bias[:, None])[:, 0] + (offset != 0) > 1)
+        exact_w = _is_unit(matrix) or _is_unit(self.weight)
+        exact_b = _is_unit(matrix) or _is_unit(self.bias)
+        inexact_w = ~exact_w | (_terms_per_entry(abs_m, self.weight) > 1)
+        inexact_b = ~exact_b | (_terms_per_entry(abs_m, self.bias[:, None])[:, 0] + (offset != 0) > 1)
         floor = underflow_floor(matrix, self.weight, k)
         weight_rad = upper_add(
             _nonzero_up(abs_m @ np.abs(self.weight) * g + floor, inexact_w),
@@ -121,6 +122,10 @@ class Affine:
 def _terms_per_entry(abs_left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """How many non-zero products each entry of ``left @ right`` sums (1 => the sum adds only zeros)."""
     return (abs_left > 0).astype(np.float64) @ (right != 0).astype(np.float64)
+
+
+def _is_unit(values: np.ndarray) -> bool:
+    return bool(np.all((values == 0) | (np.abs(values) == 1)))
 
 
 def _is_power_of_two_or_zero(values: np.ndarray) -> np.ndarray:

@@ -146,6 +146,8 @@ def _gemm(node: Node, args: list, ctx: RuleContext) -> Affine:
     if not isinstance(a, Affine) or isinstance(b, Affine):
         raise UnsupportedOpError("Gemm needs a variable A and constant B", node=node.name)
     shape = ctx.shape(node.inputs[0])
+    if len(shape) == 1:
+        shape = (1,) + shape
     if node.attr("transA", 0):
         a = a.gather(np.arange(int(np.prod(shape))).reshape(shape).T.ravel())
         shape = shape[::-1]

@@ -1,0 +1,91 @@
+"""Top-level certificate verification (trusted).
+
+Checks, in order: the JSON schema; that the certificate names these two models
+(canonical SHA-256); that the claim's box and relation parse; that the steps form
+a chain from the original to the reduced model; each step's evidence with its
+registered checker; and that the steps' epsilons add up to at most the claimed
+bound (triangle inequality, ``proofs/composition.md``).  Metadata is ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..certificate.io import schema_problems
+from ..errors import NnequivError
+from ..ir import Network
+from ..onnx_io import canonical_sha256
+from ..spec.box import Box
+from ..spec.relation import Relation
+from . import bab_tree  # noqa: F401  (registers the evidence kind)
+from .registry import EVIDENCE, Problem, StepContext
+from .rounding import add_up
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    valid: bool
+    problems: tuple[Problem, ...] = ()
+    steps: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"valid": self.valid, "problems": [{"item": p.item, "reason": p.reason} for p in self.problems],
+                "steps": list(self.steps)}
+
+
+def verify(certificate: Any, original: Network, reduced: Network) -> CheckReport:
+    problems = [Problem(*p.split(": ", 1)) for p in schema_problems(certificate)]
+    if problems:
+        return CheckReport(False, tuple(problems))
+    models = {"original": original, "reduced": reduced}
+    hashes = {role: canonical_sha256(net) for role, net in models.items()}
+    for role, digest in hashes.items():
+        if certificate["models"][role]["sha256"] != digest:
+            problems.append(Problem(f"models/{role}/sha256",
+                                    f"certificate is for model {certificate['models'][role]['sha256'][:12]}…, "
+                                    f"this model is {digest[:12]}…"))
+    claim = certificate["claim"]
+    try:
+        relation = Relation.from_json(claim["relation"])
+        box = Box.from_json(claim["box"])
+        bound = float.fromhex(claim["bound"])
+    except (NnequivError, ValueError, OverflowError, TypeError) as exc:
+        return CheckReport(False, tuple(problems) + (Problem("claim", f"unreadable claim: {exc}"),))
+    if box.size != original.input.size or box.size != reduced.input.size:
+        problems.append(Problem("claim/box", f"box has {box.size} bounds, models take "
+                                             f"{original.input.size} and {reduced.input.size} inputs"))
+    if relation.kind == "eps" and bound > relation.eps:
+        problems.append(Problem("claim/bound", f"claimed bound {bound!r} exceeds eps {relation.eps!r}"))
+    if problems:
+        return CheckReport(False, tuple(problems))
+    by_hash = {hashes["original"]: original, hashes["reduced"]: reduced}
+    current = hashes["original"]
+    total = 0.0
+    step_reports = []
+    for index, step in enumerate(certificate["steps"]):
+        item = f"steps/{index}"
+        if step["from"] != current:
+            problems.append(Problem(f"{item}/from", "the chain of steps is broken here"))
+            break
+        if step["to"] not in by_hash:
+            problems.append(Problem(f"{item}/to", "intermediate model not available to the checker"))
+            break
+        checker = EVIDENCE.get(step["kind"])
+        if checker is None:
+            problems.append(Problem(f"{item}/kind", f"unknown evidence kind {step['kind']!r}"))
+            break
+        context = StepContext(index, step, by_hash[step["from"]], by_hash[step["to"]], box, relation)
+        found = checker(context)
+        problems += found
+        step_reports.append({"kind": step["kind"], "valid": not found})
+        try:
+            total = add_up(total, float.fromhex(step["epsilon"]))
+        except (ValueError, OverflowError, TypeError):
+            problems.append(Problem(f"{item}/epsilon", "not a hex float"))
+        current = step["to"]
+    if not problems and current != hashes["reduced"]:
+        problems.append(Problem("steps", "the chain does not end at the reduced model"))
+    if not problems and relation.kind == "eps" and total > bound:
+        problems.append(Problem("claim/bound", f"steps add up to {float(total)!r}, more than the claimed {bound!r}"))
+    return CheckReport(not problems, tuple(problems), tuple(step_reports))

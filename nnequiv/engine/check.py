@@ -1,0 +1,154 @@
+"""``nnequiv.check``: decide a relation between two networks on a box.
+
+Stages (each may decide): shape checks; falsification (vertices, samples,
+projected gradient); branch and bound over the trusted differential analysis;
+a MILP search for violations when the budget runs out.  A verdict of
+``equivalent`` carries a certificate the checker has already accepted; a
+``not_equivalent`` verdict carries a counterexample replayed in exact arithmetic.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import ShapeError
+from ..ir import Network
+from ..lowering import to_pwl
+from ..pwl import PwlNet
+from ..spec.box import Box
+from ..spec.relation import Relation
+from .bab import branch_and_bound
+from .certify import bab_certificate, self_check
+from .confirm import exact_deviation, replay
+from .falsify import falsify
+from .objective import violates
+from .verdict import Verdict
+
+Progress = Callable[[int, float], None]
+
+
+def check(original: Network | str, reduced: Network | str, box: Box | tuple | None = None,
+          relation: Relation | None = None, timeout: float = 60.0, seed: int = 0,
+          progress: Progress | None = None) -> Verdict:
+    started = time.monotonic()
+    original, reduced = _load(original), _load(reduced)
+    relation = relation or Relation.epsilon(0.0)
+    box = _as_box(box, original)
+    f, g = _lowered_pair(original, reduced, box, relation)
+    lower, upper = np.array(box.lower, float), np.array(box.upper, float)
+    stats: dict[str, Any] = {"original": _shape_stats(f), "reduced": _shape_stats(g)}
+    rng = np.random.default_rng(seed)
+
+    def done(verdict: str, **fields) -> Verdict:
+        return Verdict(verdict=verdict, relation=relation.to_json(), time_s=time.monotonic() - started,
+                       stats=stats, **fields)
+
+    candidate = falsify(f, g, lower, upper, relation, rng)
+    stats["falsify_best"] = candidate.value
+    if violates(candidate.value, relation):
+        found = replay(original, reduced, candidate.x, relation)
+        if found is not None:
+            stats["stage"] = "falsification"
+            return done("not_equivalent", lower=_lower(found.deviation, relation), upper=None,
+                        counterexample=found)
+
+    confirmed: dict[str, Any] = {}
+
+    def is_confirmed(x: np.ndarray) -> bool:
+        found = replay(original, reduced, x, relation)
+        if found is not None:
+            confirmed["cex"] = found
+        return found is not None
+
+    deadline = started + timeout
+    outcome = branch_and_bound(f, g, lower, upper, relation, deadline, is_confirmed=is_confirmed,
+                               progress=progress)
+    stats.update({"stage": "branch_and_bound", "regions": outcome.regions, **outcome.stats})
+    if outcome.status == "violated":
+        cex = confirmed["cex"]
+        return done("not_equivalent", lower=_lower(cex.deviation, relation), upper=None, counterexample=cex)
+    best_lower = _best_lower(original, reduced, candidate.x, relation)
+    if outcome.status == "proved":
+        bound = float(outcome.upper) if relation.kind != "top1" else float(outcome.upper)
+        certificate = bab_certificate(original, reduced, box, relation, bound, outcome.tree, stats)
+        report = self_check(certificate, original, reduced)
+        if not report.valid:  # never report a proof the checker rejects
+            stats["self_check"] = [str(p) for p in report.problems[:5]]
+            return done("unknown", lower=best_lower, upper=None, counterexample=None)
+        upper_bound = bound if relation.kind != "top1" else None
+        return done("equivalent", lower=best_lower, upper=upper_bound, counterexample=None,
+                    certificate=certificate)
+    cex = _milp_search(original, reduced, f, g, lower, upper, relation, deadline + min(30.0, timeout))
+    if cex is not None:
+        stats["stage"] = "milp"
+        return done("not_equivalent", lower=_lower(cex.deviation, relation), upper=None, counterexample=cex)
+    upper_bound = float(outcome.upper) if relation.kind != "top1" else None
+    return done("unknown", lower=best_lower, upper=upper_bound, counterexample=None)
+
+
+def _milp_search(original, reduced, f, g, lower, upper, relation, deadline):
+    """Look for a violation with the MILP encoding; every candidate is replayed exactly."""
+    from .milp_search import milp_candidates
+
+    for x in milp_candidates(f, g, lower, upper, relation, deadline):
+        found = replay(original, reduced, x, relation)
+        if found is not None:
+            return found
+    return None
+
+
+def _lower(deviation: float, relation: Relation) -> float | None:
+    return None if relation.kind == "top1" else float(deviation)
+
+
+def _best_lower(original, reduced, x, relation) -> float | None:
+    if relation.kind == "top1":
+        return None
+    return float(exact_deviation(original, reduced, x, relation))
+
+
+def _load(model: Network | str) -> Network:
+    if isinstance(model, Network):
+        return model
+    from ..loading import load
+
+    return load(model)
+
+
+def _as_box(box, net: Network) -> Box:
+    if isinstance(box, Box):
+        result = box
+    elif box is None:
+        raise ShapeError("no input box given", fix="pass --box LO:HI, --box-file or --vnnlib")
+    else:
+        lo, hi = box
+        result = Box.of(np.broadcast_to(np.asarray(lo, float), (net.input.size,)),
+                        np.broadcast_to(np.asarray(hi, float), (net.input.size,)))
+    if result.size == 1 and net.input.size != 1:
+        result = result.broadcast_to(net.input.size)
+    if result.size != net.input.size:
+        raise ShapeError(f"the box has {result.size} bounds but the model takes {net.input.size} inputs",
+                         file=net.source, fix="give one interval per input, or a single LO:HI for all")
+    return result
+
+
+def _lowered_pair(original: Network, reduced: Network, box: Box, relation: Relation) -> tuple[PwlNet, PwlNet]:
+    if original.input.size != reduced.input.size:
+        raise ShapeError(f"inputs differ: {original.input.shape} vs {reduced.input.shape}",
+                         file=reduced.source, fix="both models must take the same input")
+    if original.output.size != reduced.output.size:
+        raise ShapeError(f"outputs differ: {original.output.shape} vs {reduced.output.shape}",
+                         file=reduced.source, fix="both models must produce the same outputs")
+    relation.check_outputs(original.output.size)
+    f, g = to_pwl(original), to_pwl(reduced)
+    if f.softmax_output != g.softmax_output:
+        raise ShapeError("only one of the models ends in Softmax", file=reduced.source,
+                         fix="compare both with or both without the final Softmax")
+    return f, g
+
+
+def _shape_stats(net: PwlNet) -> dict[str, Any]:
+    return {"layers": len(net.layers), "widths": list(net.widths), "exact_weights": net.is_exact}
