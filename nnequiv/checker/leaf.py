@@ -1,9 +1,9 @@
 """When does an analysed region satisfy the relation? (trusted; ``proofs/top1.md``, ``proofs/composition.md``)
 
-``assess`` returns a :class:`LeafAssessment`: ``closed`` when the region is proved,
-``value`` the proved quantity (an upper bound on the deviation for eps/exact, the
-negated worst certified margin for top-1), and ``worst_row`` / ``worst_gens`` for
-the search's branching heuristics (untrusted use only).
+``assess`` returns, for every region of a batch, whether it is proved (``closed``),
+the proved quantity ``value`` (an upper bound on the deviation for eps/exact;
+the negated worst certified margin for top-1) and ``worst_gens`` (the symbol
+coefficients of the worst row, used only by the search to choose splits).
 """
 
 from __future__ import annotations
@@ -21,53 +21,56 @@ SOFTMAX_LIPSCHITZ = 0.5
 
 
 @dataclass(frozen=True, eq=False)
-class LeafAssessment:
-    closed: bool
-    value: float
-    worst_gens: np.ndarray
+class Assessment:
+    closed: np.ndarray      # (R,) bool
+    value: np.ndarray       # (R,) float
+    worst_gens: np.ndarray  # (R, k)
 
 
 def assess(analysis: DiffAnalysis, kind: str, eps: float, outputs: tuple[int, ...] | None,
-           softmax: bool) -> LeafAssessment:
-    if analysis.infeasible:
-        return LeafAssessment(True, -np.inf, np.zeros(len(analysis.symbols)))
-    if kind == "top1":
-        return _top1(analysis)
+           softmax: bool) -> Assessment:
+    result = _top1(analysis) if kind == "top1" else _deviation(analysis, kind, eps, outputs, softmax)
+    empty = analysis.infeasible
+    return Assessment(result.closed | empty, np.where(empty, -np.inf, result.value), result.worst_gens)
+
+
+def _deviation(analysis: DiffAnalysis, kind, eps, outputs, softmax) -> Assessment:
     delta = analysis.delta_out
     rows = np.arange(delta.rows) if outputs is None or softmax else np.asarray(outputs, dtype=int)
-    magnitude = delta.magnitude()[rows]
-    worst = int(rows[int(np.argmax(magnitude))])
-    value = float(magnitude.max()) if magnitude.size else 0.0
+    magnitude = delta.magnitude()[:, rows]
+    worst = rows[np.argmax(magnitude, axis=1)]
+    value = magnitude.max(axis=1)
     if softmax:
-        value = float(up(value * SOFTMAX_LIPSCHITZ))
+        value = up(value * SOFTMAX_LIPSCHITZ)
     closed = value == 0.0 if kind == "exact" else value <= eps
-    return LeafAssessment(closed, value, delta.gens[worst])
+    regions = np.arange(delta.center.shape[0])
+    return Assessment(closed, value, delta.gens[regions, worst])
 
 
-def _top1(analysis: DiffAnalysis) -> LeafAssessment:
+def _top1(analysis: DiffAnalysis) -> Assessment:
     """Closed iff one class ``i`` beats every other class strictly, in both networks, on the region."""
     f, g = analysis.f_out, analysis.g_out
     g_via_delta = add(f, analysis.delta_out)
-    n = f.rows
-    best_margin, best_gens = -np.inf, np.zeros(f.gens.shape[1])
+    regions, n = f.center.shape
+    best = np.full(regions, -np.inf)
+    best_gens = np.zeros((regions, f.symbols))
+    if n == 1:
+        return Assessment(np.ones(regions, bool), best, best_gens)
     for i in range(n):
         others = np.array([k for k in range(n) if k != i], dtype=int)
-        if others.size == 0:
-            return LeafAssessment(True, -np.inf, best_gens)
-        margins = []
-        for forms in (f, g, g_via_delta):
-            diff = add(_repeat(forms, i, others.size), forms.take(others), -1.0)
-            margins.append(diff)
-        lower_f = margins[0].bounds()[0]
-        lower_g = np.maximum(margins[1].bounds()[0], margins[2].bounds()[0])
-        worst = float(min(lower_f.min(), lower_g.min()))
-        if worst > best_margin:
-            which = margins[0] if lower_f.min() <= lower_g.min() else margins[1]
-            row = int(np.argmin(which.bounds()[0]))
-            best_margin, best_gens = worst, which.gens[row]
-    return LeafAssessment(best_margin > 0, -best_margin, best_gens)
-
-
-def _repeat(forms: Forms, row: int, times: int) -> Forms:
-    index = np.full(times, row)
-    return forms.take(index)
+        mine = np.full(others.size, i)
+        margin_f = add(f.take(mine), f.take(others), -1.0)
+        margin_g = add(g.take(mine), g.take(others), -1.0)
+        margin_gd = add(g_via_delta.take(mine), g_via_delta.take(others), -1.0)
+        lower_f = margin_f.bounds()[0]
+        lower_g = np.maximum(margin_g.bounds()[0], margin_gd.bounds()[0])
+        worst_f, worst_g = lower_f.min(axis=1), lower_g.min(axis=1)
+        worst = np.minimum(worst_f, worst_g)
+        better = worst > best
+        use_f = worst_f <= worst_g
+        row = np.where(use_f, lower_f.argmin(axis=1), lower_g.argmin(axis=1))
+        regions_idx = np.arange(regions)
+        gens = np.where(use_f[:, None], margin_f.gens[regions_idx, row], margin_g.gens[regions_idx, row])
+        best = np.where(better, worst, best)
+        best_gens = np.where(better[:, None], gens, best_gens)
+    return Assessment(best > 0, -best, best_gens)

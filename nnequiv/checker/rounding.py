@@ -60,17 +60,6 @@ def underflow_floor(a: np.ndarray, b: np.ndarray, n_terms: int) -> float:
     return (n_terms + 2) * ETA
 
 
-def dot_error(abs_products_sum: np.ndarray, n_terms: int, floor: float = 0.0) -> np.ndarray:
-    """Upper bound on the rounding error of dot products of ``n_terms`` terms.
-
-    ``abs_products_sum`` is the *float* value of ``|A| @ |b|`` (itself rounded; the
-    factor 2 in ``2 gamma(n + 2)`` covers that rounding and the product with gamma).
-    ``floor`` is the underflow allowance from :func:`underflow_floor`.
-    """
-    s = np.asarray(abs_products_sum, dtype=np.float64)
-    return np.where((s > 0) | (floor > 0), up(s * (2.0 * gamma(n_terms + 2)) + floor), 0.0)
-
-
 def upper_sum_abs(matrix: np.ndarray, axis: int = 1) -> np.ndarray:
     """An upper bound on ``sum |matrix|`` along ``axis`` (zero rows stay exactly zero)."""
     m = np.abs(matrix)
@@ -79,12 +68,18 @@ def upper_sum_abs(matrix: np.ndarray, axis: int = 1) -> np.ndarray:
     return np.where(s > 0, up(s * (1.0 + 2.0 * gamma(n + 1))), 0.0)
 
 
-def upper_matvec_abs(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
-    """An upper bound on ``|matrix| @ |vector|`` (elementwise, nonnegative)."""
-    s = np.abs(matrix) @ np.abs(vector)
+def upper_matvec_abs(matrix: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """An upper bound on ``|matrix| @ |v|`` for each vector ``v`` along the last axis of ``vectors``.
+
+    Terms are nonnegative, so a float sum that is exactly zero had only exactly-zero
+    products or products that underflowed; the latter can occur only when some
+    operand is tiny, which the ``underflow_floor`` test over the matrix rules out.
+    """
+    s = np.abs(vectors) @ np.abs(matrix).T
     n = matrix.shape[-1]
-    floor = underflow_floor(matrix, vector, n)
-    return np.where((s > 0) | (floor > 0), up(s * (1.0 + 2.0 * gamma(n + 1)) + floor), 0.0)
+    floor = (n + 2) * ETA
+    tiny = np.any((vectors != 0) & (np.abs(vectors) < 2.0 ** -500)) or _min_nonzero(matrix) < 2.0 ** -500
+    return np.where((s > 0) | tiny, up(s * (1.0 + 2.0 * gamma(n + 1)) + floor), 0.0)
 
 
 def upper_add(*terms):

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..checker.diffzono import analyze
+from ..checker.diffzono import analyze_batch
 from ..checker.leaf import assess
 from ..pwl import PwlNet
 from .objective import Relation, deviation, violates
@@ -66,78 +66,89 @@ class _Tree:
 
 
 def branch_and_bound(f: PwlNet, g: PwlNet, lower: np.ndarray, upper: np.ndarray, relation: Relation,
-                     deadline: float, max_regions: int = 200_000,
+                     deadline: float, max_regions: int = 200_000, batch: int = 32,
                      is_confirmed: Callable[[np.ndarray], bool] | None = None,
                      progress: Callable[[int, float], None] | None = None) -> SearchOutcome:
-    kind, eps, outputs = relation.kind, relation.eps, relation.outputs
+    """Worst-first search: pop up to ``batch`` open regions, split each, analyse all children at once."""
     tree = _Tree()
     ids = itertools.count()
-    root = Region(np.array(lower, float), np.array(upper, float), (), next(ids))
     heap: list[tuple[float, int, Region, Any]] = []
-    closed_max = -np.inf
-    best_point, best_value = None, -np.inf
-    regions = 0
+    state = {"closed_max": -np.inf, "best_point": None, "best_value": -np.inf, "regions": 0}
     start = time.monotonic()
 
-    def visit(region: Region) -> bool:
-        """Analyse one region: close it, or queue it; return True if a violation was confirmed."""
-        nonlocal closed_max, best_point, best_value, regions
-        regions += 1
-        analysis = analyze(f, g, region.lower, region.upper, dict(region.splits))
-        verdict = assess(analysis, kind, eps, outputs, f.softmax_output)
-        if verdict.closed:
-            closed_max = max(closed_max, verdict.value)
-            tree.nodes[region.node_id] = {"leaf": "empty" if analysis.infeasible else "bound",
-                                          "value": float(verdict.value).hex()}
-            return False
-        centre = (region.lower + region.upper) / 2
-        value = float(deviation(f, g, centre[None], relation)[0])
-        if value > best_value:
-            best_point, best_value = centre, value
-            if violates(value, relation) and is_confirmed is not None and is_confirmed(centre):
-                return True
-        heapq.heappush(heap, (-verdict.value, region.node_id, region, (analysis, verdict)))
+    def visit(regions: list[Region]) -> bool:
+        """Analyse regions together: close them or queue them; True if a violation was confirmed."""
+        state["regions"] += len(regions)
+        analysis = analyze_batch(f, g, np.stack([r.lower for r in regions]),
+                                 np.stack([r.upper for r in regions]), [dict(r.splits) for r in regions])
+        verdict = assess(analysis, relation.kind, relation.eps, relation.outputs, f.softmax_output)
+        centres = np.stack([(r.lower + r.upper) / 2 for r in regions])
+        values = deviation(f, g, centres, relation)
+        for index, region in enumerate(regions):
+            if verdict.closed[index]:
+                state["closed_max"] = max(state["closed_max"], float(verdict.value[index]))
+                tree.nodes[region.node_id] = {
+                    "leaf": "empty" if analysis.infeasible[index] else "bound",
+                    "value": float(verdict.value[index]).hex()}
+                continue
+            if values[index] > state["best_value"]:
+                state["best_point"], state["best_value"] = centres[index], float(values[index])
+                if violates(values[index], relation) and is_confirmed is not None and is_confirmed(centres[index]):
+                    return True
+            heapq.heappush(heap, (-float(verdict.value[index]), region.node_id, region,
+                                  _Branching(verdict.worst_gens[index], analysis.symbols_of(index),
+                                             analysis.unstable_in(index))))
         return False
 
-    if visit(root):
-        return SearchOutcome("violated", None, np.inf, best_point, best_value, regions)
+    def outcome(status: str, **extra) -> SearchOutcome:
+        return SearchOutcome(status, extra.pop("tree", None), extra.pop("upper", np.inf), state["best_point"],
+                             state["best_value"], state["regions"], extra)
+
+    root = Region(np.array(lower, float), np.array(upper, float), (), next(ids))
+    if visit([root]):
+        return outcome("violated")
     while heap:
-        if time.monotonic() > deadline or regions >= max_regions:
+        if time.monotonic() > deadline or state["regions"] >= max_regions:
             open_max = max(-item[0] for item in heap)
-            return SearchOutcome("exhausted", None, max(open_max, closed_max), best_point, best_value,
-                                 regions, {"open_regions": len(heap)})
-        _, _, region, (analysis, verdict) = heapq.heappop(heap)
-        children = _split(region, analysis, verdict, ids)
-        if children is None:
-            return SearchOutcome("exhausted", None, -heap[0][0] if heap else verdict.value, best_point,
-                                 best_value, regions, {"stuck": True})
-        split, parts = children
-        tree.nodes[region.node_id] = {"split": split, "children": [p.node_id for p in parts]}
-        for part in parts:
-            if visit(part):
-                return SearchOutcome("violated", None, np.inf, best_point, best_value, regions)
+            return outcome("exhausted", upper=max(open_max, state["closed_max"]), open_regions=len(heap))
+        children: list[Region] = []
+        while heap and len(children) < 2 * batch:
+            _, _, region, branching = heapq.heappop(heap)
+            split = _split(region, branching, ids)
+            if split is None:
+                return outcome("exhausted", upper=np.inf, stuck=True)
+            description, parts = split
+            tree.nodes[region.node_id] = {"split": description, "children": [p.node_id for p in parts]}
+            children.extend(parts)
+        if visit(children):
+            return outcome("violated")
         if progress is not None:
-            progress(regions, time.monotonic() - start)
-    return SearchOutcome("proved", tree.to_json(), closed_max, best_point, best_value, regions,
-                         {"regions": regions})
+            progress(state["regions"], time.monotonic() - start)
+    return outcome("proved", tree=tree.to_json(), upper=state["closed_max"])
 
 
-def _split(region: Region, analysis, verdict, ids):
-    scores = np.abs(verdict.worst_gens)
-    symbols = analysis.symbols
-    done = {key for key, _ in region.splits}
+@dataclass(frozen=True, eq=False)
+class _Branching:
+    """What the search keeps of an open region's analysis to choose its split."""
+
+    worst_gens: np.ndarray
+    symbols: tuple
+    unstable: list
+
+
+def _split(region: Region, branching: _Branching, ids):
     # input splits shrink every relaxation at once; phase splits do not cut the region in the
     # zonotope domain, so they come only when no input dimension can be split any more
-    return _input_split(region, scores, symbols, ids) or _neuron_split(region, analysis, scores, done, ids)
+    scores = np.abs(branching.worst_gens)
+    done = {key for key, _ in region.splits}
+    return (_input_split(region, scores, branching.symbols, ids)
+            or _neuron_split(region, branching, scores, done, ids))
 
 
 def _input_split(region: Region, scores, symbols, ids):
     widths = region.upper - region.lower
     n = region.lower.size
-    input_scores = np.zeros(n)
-    for column, symbol in enumerate(symbols[:n]):
-        input_scores[symbol.index] = scores[column] if column < scores.size else 0.0
-    input_scores = np.where(widths > 0, input_scores + 1e-12 * widths, -1.0)
+    input_scores = np.where(widths > 0, scores[:n] + 1e-12 * widths, -1.0)
     for d in np.argsort(-input_scores):
         if input_scores[d] < 0:
             break
@@ -151,21 +162,22 @@ def _input_split(region: Region, scores, symbols, ids):
     return None
 
 
-def _neuron_split(region: Region, analysis, scores, done, ids):
-    unstable = {(net, layer, j) for net, layer, j, _ in analysis.unstable} - done
+def _neuron_split(region: Region, branching: _Branching, scores, done, ids):
+    unstable = {(net, layer, j): width for net, layer, j, width in branching.unstable}
+    for key in done:
+        unstable.pop(key, None)
     if not unstable:
         return None
     best, best_score = None, -1.0
-    for column, symbol in enumerate(analysis.symbols):
-        if symbol.kind == "input" or column >= scores.size:
+    for column, symbol in enumerate(branching.symbols):
+        if symbol is None or symbol.kind == "input" or column >= scores.size:
             continue
-        nets = ("f", "g") if symbol.kind == "delta" else (symbol.kind,)
-        for net in nets:
+        for net in (("f", "g") if symbol.kind == "delta" else (symbol.kind,)):
             key = (net, symbol.layer, symbol.index)
             if key in unstable and scores[column] > best_score:
                 best, best_score = key, scores[column]
     if best is None:
-        best = max(unstable, key=lambda k: next(w for n, l, j, w in analysis.unstable if (n, l, j) == k))
+        best = max(unstable, key=unstable.get)
     parts = tuple(Region(region.lower, region.upper, region.splits + ((best, side),), next(ids))
                   for side in (-1, +1))
     return {"relu": [best[0], int(best[1]), int(best[2])]}, parts

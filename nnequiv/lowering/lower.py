@@ -35,13 +35,15 @@ def to_pwl(net: Network) -> PwlNet:
     else:
         output_tensor = output.name
     last_use = _last_use(nodes, output_tensor)
-    env: dict[str, Affine | np.ndarray] = {name: value for name, value in net.initializers.items()}
+    # every floating constant in float64: the radii below assume float64 arithmetic (NumPy would
+    # otherwise keep float32 initializers in float32)
+    env: dict[str, Affine | np.ndarray] = {name: _as_float64(value) for name, value in net.initializers.items()}
     env[source.name] = Affine.identity(source.size)
     layers: list[PwlLayer] = []
     for position, node in enumerate(nodes):
         args = [env.get(name) if name else None for name in node.inputs]
         if all(not isinstance(a, Affine) for a in args):
-            env[node.outputs[0]] = _fold_constant(node, net)
+            env[node.outputs[0]] = _as_float64(_fold_constant(node, net))
             continue
         if node.op in ACTIVATIONS:
             slope = ACTIVATIONS[node.op](node)
@@ -62,6 +64,11 @@ def to_pwl(net: Network) -> PwlNet:
         raise UnsupportedOpError("the output does not depend on the input", file=net.source)
     layers.append(PwlLayer.make(final.weight, final.bias, 1.0, final.weight_rad, final.bias_rad))
     return PwlNet(tuple(layers), source.shape, output.shape, softmax)
+
+
+def _as_float64(value: np.ndarray) -> np.ndarray:
+    value = np.asarray(value)
+    return value.astype(np.float64) if np.issubdtype(value.dtype, np.floating) else value
 
 
 def _close_layer(pre: Affine, slope: float, carried: list[Affine], names: list[str]):
