@@ -83,3 +83,15 @@ def test_difference_tracking_is_tighter_than_subtraction():
     naive = add(analysis.g_out, analysis.f_out, -1.0).magnitude().max()
     assert analysis.tracked_layers == 4
     assert tracked < naive
+
+
+def test_different_slopes_do_not_use_the_mean_value_rule():
+    """Regression (found by proofs/check_differential.py): f LeakyReLU(0.1), g identity, same weights."""
+    from nnequiv.pwl import PwlLayer, PwlNet
+
+    def net(slope):
+        return PwlNet((PwlLayer.make([[1.0]], [0.0], slope), PwlLayer.make([[1.0]], [0.0], 1.0)), (1,), (1,))
+
+    f, g = net(0.1), net(1.0)
+    lo, hi = analyze(f, g, -np.ones(1), np.ones(1)).delta_out.bounds()
+    assert lo[0, 0] <= -0.9 <= hi[0, 0]

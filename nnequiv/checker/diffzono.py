@@ -240,7 +240,7 @@ def _activate_delta(zd: Forms, nf: Forms, ng: Forms, phase_f, phase_g, slope_f, 
     both_inactive = (phase_f == -1) & (phase_g == -1) & (slope_f == slope_g)
     rule_a = add(ng, nf, -1.0)
     # rule (b): sigma(z_g) - sigma(z_f) = t delta, t in [s, 1]; relax as lam*delta + [e_lo, e_hi]
-    s = np.broadcast_to(np.minimum(slope_f, slope_g), lo.shape)
+    s = np.broadcast_to(slope_f, lo.shape)
     lam = (1.0 + s) / 2.0
     # corners of (t - lam) * d over t in {s, 1}, d in {lo, hi} (bilinear, so extremes are corners);
     # each corner is two roundings off its real value: widen by 3u of the largest magnitude
@@ -254,7 +254,10 @@ def _activate_delta(zd: Forms, nf: Forms, ng: Forms, phase_f, phase_g, slope_f, 
     rule_b = add_bias(scale_rows(zd, lam), mid)
     stable = select(both_active, zd, scale_rows(zd, np.where(both_inactive, slope_f, 1.0)))
     unstable = ~(both_active | both_inactive)
-    use_b = unstable & (upper_add(rule_b.radius(), half) < rule_a.radius())
+    # the mean-value rule needs one activation function: sigma_g(z_g) - sigma_f(z_f) with different
+    # slopes is not t * delta for any t in [s, 1] (proofs/differential.md, wrong variant)
+    same_function = np.broadcast_to(slope_f == slope_g, lo.shape)
+    use_b = unstable & same_function & (upper_add(rule_b.radius(), half) < rule_a.radius())
     use_a = unstable & ~use_b
     out = select(use_a, rule_a, select(use_b, rule_b, stable))
     return out, _fresh(use_b, half)

@@ -137,8 +137,9 @@ class _Branching:
 
 
 def _split(region: Region, branching: _Branching, ids):
-    # input splits shrink every relaxation at once; phase splits do not cut the region in the
-    # zonotope domain, so they come only when no input dimension can be split any more
+    """Input splits first: they shrink every relaxation at once.  Phase splits do not cut the
+    region in the zonotope domain (a forced phase keeps the whole pre-activation range), which
+    measured worse on the ACAS and MNIST pairs, so they come only when no input can be split."""
     scores = np.abs(branching.worst_gens)
     done = {key for key, _ in region.splits}
     return (_input_split(region, scores, branching.symbols, ids)
