@@ -72,7 +72,7 @@ def check(original: Network | str, reduced: Network | str, box: Box | tuple | No
         return done("not_equivalent", lower=_lower(cex.deviation, relation), upper=None, counterexample=cex)
     best_lower = _best_lower(original, reduced, candidate.x, relation)
     if outcome.status == "proved":
-        bound = float(outcome.upper) if relation.kind != "top1" else float(outcome.upper)
+        bound = _claimable(float(outcome.upper), relation)
         certificate = bab_certificate(original, reduced, box, relation, bound, outcome.tree, stats)
         report = self_check(certificate, original, reduced)
         if not report.valid:  # never report a proof the checker rejects
@@ -87,6 +87,14 @@ def check(original: Network | str, reduced: Network | str, box: Box | tuple | No
         return done("not_equivalent", lower=_lower(cex.deviation, relation), upper=None, counterexample=cex)
     upper_bound = float(outcome.upper) if relation.kind != "top1" else None
     return done("unknown", lower=best_lower, upper=upper_bound, counterexample=None)
+
+
+def _claimable(proved: float, relation: Relation) -> float:
+    """The bound to certify: the search's bound padded by 1e-8 relative (the checker's batched
+    replay may differ in the last bits, ``checker.bab_tree.VALUE_TOLERANCE``), never above eps."""
+    if relation.kind != "eps" or proved <= 0.0:
+        return proved
+    return min(relation.eps, float(np.nextafter(proved * (1 + 1e-8), np.inf)))
 
 
 def _milp_search(original, reduced, f, g, lower, upper, relation, deadline):
