@@ -132,9 +132,8 @@ def _as_box(box, net: Network) -> Box:
     elif box is None:
         raise ShapeError("no input box given", fix="pass --box LO:HI, --box-file or --vnnlib")
     else:
-        lo, hi = box
-        result = Box.of(np.broadcast_to(np.asarray(lo, float), (net.input.size,)),
-                        np.broadcast_to(np.asarray(hi, float), (net.input.size,)))
+        lo, hi = box  # Box rounds non-float bounds outward (never a smaller domain)
+        result = Box.uniform(lo, hi, net.input.size) if np.ndim(lo) == 0 and np.ndim(hi) == 0 else Box.of(lo, hi)
     if result.size == 1 and net.input.size != 1:
         result = result.broadcast_to(net.input.size)
     if result.size != net.input.size:
