@@ -33,6 +33,21 @@ def test_bounds_contain_samples(seed, depth, width, leaky, prune, noise):
 
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1))
+def test_different_activation_functions_are_sound(seed):
+    """g uses other slopes than f (ReLU / LeakyReLU / identity mixed), same weights."""
+    from nnequiv.pwl import PwlLayer, PwlNet
+
+    rng = np.random.default_rng(seed)
+    f = random_pwl(rng, [3, 6, 6, 2], slopes=(0.0, 0.1, 1.0))
+    g = PwlNet(tuple(PwlLayer.make(l.weight, l.bias, rng.choice([0.0, 0.1, 0.5, 1.0], l.n_out) if k < 2 else 1.0)
+                     for k, l in enumerate(f.layers)), f.input_shape, f.output_shape)
+    lo, hi = -np.ones(3), np.ones(3)
+    xs = np.vstack([rng.uniform(lo, hi, (1000, 3)), lo, hi])
+    _check_contains(analyze(f, g, lo, hi), xs, f.evaluate(xs), g.evaluate(xs))
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
 def test_split_regions_are_sound(seed):
     rng = np.random.default_rng(seed)
     f = random_pwl(rng, [3, 8, 8, 2])
