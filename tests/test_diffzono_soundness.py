@@ -110,3 +110,22 @@ def test_different_slopes_do_not_use_the_mean_value_rule():
     f, g = net(0.1), net(1.0)
     lo, hi = analyze(f, g, -np.ones(1), np.ones(1)).delta_out.bounds()
     assert lo[0, 0] <= -0.9 <= hi[0, 0]
+
+
+def test_sampling_detects_a_broken_relaxation(monkeypatch):
+    """The sampling check has teeth: dropping the DeepZ relaxation height makes it fail."""
+    import nnequiv.checker.diffzono as dz
+
+    original = dz._activate
+
+    def broken(z, phase, slope, lo, hi):
+        out, fresh = original(z, phase, slope, lo, hi)
+        return out, dz.Fresh(fresh.neurons, fresh.radii * 0.0)
+
+    monkeypatch.setattr(dz, "_activate", broken)
+    rng = np.random.default_rng(11)
+    f = random_pwl(rng, [3, 12, 12, 2])
+    lo, hi = -np.ones(3), np.ones(3)
+    xs = rng.uniform(lo, hi, (3000, 3))
+    with pytest.raises(AssertionError):
+        _check_contains(analyze(f, f, lo, hi), xs, f.evaluate(xs), f.evaluate(xs))
