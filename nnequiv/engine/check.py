@@ -63,9 +63,10 @@ def check(original: Network | str, reduced: Network | str, box: Box | tuple | No
             confirmed["cex"] = found
         return found is not None
 
+    # branch and bound gets 80 % of the budget, the MILP violation search what is left
     deadline = started + timeout
-    outcome = branch_and_bound(f, g, lower, upper, relation, deadline, is_confirmed=is_confirmed,
-                               progress=progress)
+    outcome = branch_and_bound(f, g, lower, upper, relation, started + 0.8 * timeout,
+                               is_confirmed=is_confirmed, progress=progress)
     stats.update({"stage": "branch_and_bound", "regions": outcome.regions, **outcome.stats})
     if outcome.status == "violated":
         cex = confirmed["cex"]
@@ -81,7 +82,7 @@ def check(original: Network | str, reduced: Network | str, box: Box | tuple | No
         upper_bound = bound if relation.kind != "top1" else None
         return done("equivalent", lower=best_lower, upper=upper_bound, counterexample=None,
                     certificate=certificate)
-    cex = _milp_search(original, reduced, f, g, lower, upper, relation, deadline + min(30.0, timeout))
+    cex = _milp_search(original, reduced, f, g, lower, upper, relation, deadline)
     if cex is not None:
         stats["stage"] = "milp"
         return done("not_equivalent", lower=_lower(cex.deviation, relation), upper=None, counterexample=cex)
