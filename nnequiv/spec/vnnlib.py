@@ -33,7 +33,7 @@ Example (``tests/data/vnnlib2/eps_query.vnnlib``)::
         (declare-input  X_f Real [3])
         (declare-output Y_f Real [2]))
     (declare-network g
-        (equal-to f)                             ; or (isomorphic-to f); recorded only
+        (isomorphic-to f)                        ; or (equal-to f); recorded only
         (declare-input  X_g Real [3])
         (declare-output Y_g Real [2]))
     (assert (== X_g[0] X_f[0])) ...              ; tie the inputs, one per element
@@ -44,7 +44,8 @@ Example (``tests/data/vnnlib2/eps_query.vnnlib``)::
 Accepted surface syntax:
 
 * ``(declare-network NAME clause...)`` with clauses ``(equal-to N)``,
-  ``(isomorphic-to N)`` (recorded in :class:`NetworkDecl`, never trusted),
+  ``(isomorphic-to N)`` (recorded in :class:`NetworkDecl`, never trusted: the
+  draft reads ``equal-to`` as "same weights", which nnequiv does not assume),
   exactly one ``(declare-input V TYPE SHAPE ["onnx-name"])`` and one
   ``(declare-output ...)``; ``declare-hidden`` is rejected.  ``TYPE`` is
   ``Real`` or an ONNX float type; ``SHAPE`` is ``[5]``, ``[1,10]``, ``[1 10]``
@@ -62,8 +63,11 @@ Accepted surface syntax:
 * Numbers: ``1``, ``-0.5``, ``.5``, ``1e-3``; operators as in
   :mod:`nnequiv.spec.vnnlib_formula`.
 
-The conjunction of the output assertions is the *violation* region; it defines
-the relation (``relation`` is None when there is no output assertion):
+The conjunction of the output assertions is the *violation* region.  Its DNF
+disjuncts that are contradictory on their face (``a > 0.1`` and ``a < -0.1``)
+are dropped; if none remains the region is empty and the file is rejected (in
+1.0 too).  The rest defines the relation (``relation`` is None when there is no
+output assertion):
 
 * ``eps``: exactly the disjuncts ``f_i - g_i > e`` and ``f_i - g_i < -e`` (any
   linear spelling, e.g. ``(> (- Y_f[i] Y_g[i]) e)``, ``(< Y_g[i] (- Y_f[i] e))``)
@@ -78,6 +82,10 @@ the relation (``relation`` is None when there is no output assertion):
   ``(and (>= g_i g_j) ...all j != i... (> f_k f_i))``
   (``tests/data/vnnlib2/top1_query.vnnlib``).  Any equivalent *different*
   formula is rejected rather than guessed.
+
+Limits (each a clear error): files up to :data:`MAX_FILE_BYTES`, nesting depth
+``vnnlib_lexer.MAX_DEPTH``, ``vnnlib_formula.MAX_DISJUNCTS`` output disjuncts,
+number literals of at most 4000 digits and exponents within +-10000.
 """
 
 from __future__ import annotations
