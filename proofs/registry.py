@@ -36,7 +36,7 @@ EVIDENCE_KINDS: list[str] = [
 ]
 
 # kinds whose ``check_<kind>`` already exists in nnequiv/checker/ (update as the code lands)
-IMPLEMENTED_CHECKERS: set[str] = {"bab_tree"}
+IMPLEMENTED_CHECKERS: set[str] = {"bab_tree", "lumping", "batchnorm_fold", "affine_fold"}
 
 FOUNDATION = "foundation"
 PLANNED = " (planned)"

@@ -1,8 +1,11 @@
 """Every evidence kind the checker accepts has a proof entry naming its checker function."""
 
 import nnequiv.checker.verification  # noqa: F401  (registers the evidence kinds)
-from nnequiv.checker.registry import EVIDENCE
+from nnequiv.checker.registry import EVIDENCE as SEARCH_EVIDENCE
+from nnequiv.checker.structural import REPLAYS
 from proofs.registry import IMPLEMENTED_CHECKERS, PROOF_TABLE
+
+EVIDENCE = {**SEARCH_EVIDENCE, **REPLAYS}
 
 
 def test_every_registered_evidence_kind_has_a_proof_entry():

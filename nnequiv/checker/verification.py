@@ -3,8 +3,11 @@
 Checks, in order: the JSON schema; that the certificate names these two models
 (canonical SHA-256); that the claim's box and relation parse; that the steps form
 a chain from the original to the reduced model; each step's evidence with its
-registered checker; and that the steps' epsilons add up to at most the claimed
-bound (triangle inequality, ``proofs/composition.md``).  Metadata is ignored.
+registered checker (a structural step -- ``structural.REPLAYS`` -- is replayed on its
+source and the replayed network, whose hash must be the step's ``to``, continues the
+chain, so intermediate models are never shipped); and that the steps' epsilons
+add up to at most the claimed bound (triangle inequality, ``proofs/composition.md``).
+Metadata is ignored.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from ..spec.relation import Relation
 from . import bab_tree  # noqa: F401  (registers the evidence kind)
 from .registry import EVIDENCE, Problem, StepContext
 from .rounding import add_up
+from .structural import REPLAYS, ReplayContext
 
 
 @dataclass(frozen=True)
@@ -68,17 +72,24 @@ def verify(certificate: Any, original: Network, reduced: Network) -> CheckReport
         if step["from"] != current:
             problems.append(Problem(f"{item}/from", "the chain of steps is broken here"))
             break
-        if step["to"] not in by_hash:
-            problems.append(Problem(f"{item}/to", "intermediate model not available to the checker"))
-            break
-        checker = EVIDENCE.get(step["kind"])
-        if checker is None:
-            problems.append(Problem(f"{item}/kind", f"unknown evidence kind {step['kind']!r}"))
-            break
-        context = StepContext(index, step, by_hash[step["from"]], by_hash[step["to"]], box, relation)
-        found = checker(context)
-        problems += found
-        step_reports.append({"kind": step["kind"], "valid": not found})
+        if step["kind"] in REPLAYS:  # structural: the checker computes the target itself
+            found = _replay(ReplayContext(index, step, by_hash[current], box, relation), by_hash)
+            problems += found
+            step_reports.append({"kind": step["kind"], "valid": not found})
+            if found:
+                break
+        else:
+            if step["to"] not in by_hash:
+                problems.append(Problem(f"{item}/to", "intermediate model not available to the checker"))
+                break
+            checker = EVIDENCE.get(step["kind"])
+            if checker is None:
+                problems.append(Problem(f"{item}/kind", f"unknown evidence kind {step['kind']!r}"))
+                break
+            context = StepContext(index, step, by_hash[step["from"]], by_hash[step["to"]], box, relation)
+            found = checker(context)
+            problems += found
+            step_reports.append({"kind": step["kind"], "valid": not found})
         try:
             total = add_up(total, float.fromhex(step["epsilon"]))
         except (ValueError, OverflowError, TypeError):
@@ -89,3 +100,16 @@ def verify(certificate: Any, original: Network, reduced: Network) -> CheckReport
     if not problems and relation.kind == "eps" and total > bound:
         problems.append(Problem("claim/bound", f"steps add up to {float(total)!r}, more than the claimed {bound!r}"))
     return CheckReport(not problems, tuple(problems), tuple(step_reports))
+
+
+def _replay(context: ReplayContext, by_hash: dict[str, Network]) -> list[Problem]:
+    """Run a structural step's replay; its target must hash to the step's ``to`` (then it joins ``by_hash``)."""
+    found, target = REPLAYS[context.step["kind"]](context)
+    if found or target is None:
+        return found or [Problem(context.where, "the rewrite could not be replayed")]
+    digest = canonical_sha256(target)
+    if digest != context.step["to"]:
+        return [Problem(f"{context.where}/to", f"the replayed rewrite gives model {digest[:12]}…, "
+                                               f"the step names {context.step['to'][:12]}…")]
+    by_hash.setdefault(digest, target)
+    return []

@@ -1,0 +1,175 @@
+"""Structural evidence: ``batchnorm_fold``, ``affine_fold``, ``lumping`` (trusted).
+
+A structural step names the rewrite, not the target: the checker replays it on the
+step's source network (:mod:`.rewrites`, exact precondition checks), and
+``verification.py`` requires the replayed network's canonical hash to equal the
+step's ``to`` -- so intermediate models of a chain need not be shipped.
+
+Epsilon.  A replay whose every new weight equals its exact real value is exact: any
+claimed ``epsilon >= 0`` is sound (``proofs/composition.md`` K2).  Otherwise the
+deviation it causes on the claim's box is bounded by the differential zonotope
+analysis of the source against the replayed target (the source's lowering
+encloses BatchNorm's irrational scale and folded products with radii,
+``proofs/pwl_radius.md``), and the claimed epsilon must be at least that bound.
+An inexact step cannot support an ``exact`` or ``top1`` claim.
+
+A replay checker is ``(ReplayContext) -> (problems, target or None)``, registered
+with ``@replay(kind)`` in :data:`REPLAYS` (separate from the ``EVIDENCE`` registry,
+whose checkers compare two given networks).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import NnequivError
+from ..ir import Network
+from ..lowering import to_pwl
+from ..spec.box import Box
+from ..spec.relation import Relation
+from . import rewrites
+from .diffzono import analyze
+from .leaf import assess
+from .registry import Problem
+
+__all__ = ["REPLAYS", "ReplayContext", "deviation_bound", "replay"]
+
+
+@dataclass(frozen=True)
+class ReplayContext:
+    index: int
+    step: dict[str, Any]
+    source: Network
+    box: Box
+    relation: Relation
+
+    @property
+    def where(self) -> str:
+        return f"steps/{self.index}"
+
+
+ReplayChecker = Callable[[ReplayContext], "tuple[list[Problem], Network | None]"]
+REPLAYS: dict[str, ReplayChecker] = {}
+
+
+def replay(kind: str):
+    def register(function: ReplayChecker) -> ReplayChecker:
+        REPLAYS[kind] = function
+        return function
+    return register
+
+
+def deviation_bound(source: Network, target: Network, box: Box) -> float:
+    """A rigorous upper bound on ``max_i |target(x)_i - source(x)_i|`` over ``x`` in ``box`` (reals)."""
+    f, g = to_pwl(source), to_pwl(target)
+    if f.input_size != g.input_size or f.output_size != g.output_size or f.softmax_output != g.softmax_output:
+        return math.inf
+    analysis = analyze(f, g, np.asarray(box.lower, float), np.asarray(box.upper, float))
+    return float(assess(analysis, "eps", math.inf, None, f.softmax_output).value[0])
+
+
+def _settle_epsilon(ctx: ReplayContext, result: rewrites.Rewrite) -> list[Problem]:
+    item = f"{ctx.where}/epsilon"
+    try:
+        claimed = float.fromhex(ctx.step["epsilon"])
+    except (TypeError, ValueError, OverflowError):
+        return [Problem(item, "not a hex float")]
+    if not claimed >= 0.0:
+        return [Problem(item, "epsilon must be >= 0")]
+    if result.exact:
+        return []
+    if ctx.relation.kind != "eps":
+        return [Problem(item, f"the rewrite is not exact in real arithmetic (rounded weights); it cannot support "
+                              f"a {ctx.relation.kind} claim")]
+    try:
+        bound = deviation_bound(ctx.source, result.network, ctx.box)
+    except NnequivError as exc:
+        return [Problem(item, f"the rewrite is not exact in real arithmetic and its deviation cannot be "
+                              f"bounded: {exc.message}")]
+    if not bound <= claimed:
+        return [Problem(item, f"the rewrite is not exact in real arithmetic; on the box its deviation is "
+                              f"proved only <= {bound!r}, not the claimed {claimed!r}")]
+    return []
+
+
+def _run(ctx: ReplayContext, key: str, parse: Callable[[Any], Any],
+         apply: Callable[[Network, Any], rewrites.Rewrite]) -> tuple[list[Problem], Network | None]:
+    evidence = ctx.step.get(key)
+    if not isinstance(evidence, list):
+        return [Problem(f"{ctx.where}/{key}", "missing or not a list")], None
+    try:
+        result = apply(ctx.source, [parse(entry, f"{key}/{i}") for i, entry in enumerate(evidence)])
+    except rewrites.RewriteError as exc:
+        return [Problem(f"{ctx.where}/{exc.item}".rstrip("/"), exc.reason)], None
+    except NnequivError as exc:     # the rewritten graph is malformed
+        return [Problem(f"{ctx.where}/{key}", f"the rewrite gives an invalid network: {exc.message}")], None
+    return _settle_epsilon(ctx, result), result.network
+
+
+def _index(value: Any, item: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise rewrites.RewriteError(item, f"not a node or neuron index: {value!r}")
+    return value
+
+
+def _fields(entry: Any, item: str, *names: str) -> list[Any]:
+    if not isinstance(entry, dict) or any(name not in entry for name in names):
+        raise rewrites.RewriteError(item, f"needs the fields {', '.join(names)}")
+    return [entry[name] for name in names]
+
+
+# ------------------------------------------------------------------------------ kinds
+@replay("batchnorm_fold")
+def check_batchnorm_fold(ctx: ReplayContext) -> tuple[list[Problem], Network | None]:
+    def parse(entry: Any, item: str) -> tuple[int, int]:
+        bn, into = _fields(entry, item, "batchnorm", "into")
+        return _index(bn, f"{item}/batchnorm"), _index(into, f"{item}/into")
+    return _run(ctx, "folds", parse, rewrites.batchnorm_fold)
+
+
+@replay("affine_fold")
+def check_affine_fold(ctx: ReplayContext) -> tuple[list[Problem], Network | None]:
+    def parse(entry: Any, item: str) -> list[int]:
+        if not isinstance(entry, list):
+            raise rewrites.RewriteError(item, "a chain is a list of node indices")
+        return [_index(v, f"{item}/{k}") for k, v in enumerate(entry)]
+    return _run(ctx, "chains", parse, rewrites.affine_fold)
+
+
+def _rho(text: Any, item: str) -> Fraction:
+    if not isinstance(text, str) or len(text) > 2000:
+        raise rewrites.RewriteError(item, "rho must be a rational written as a string 'p/q'")
+    try:
+        value = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise rewrites.RewriteError(item, f"not a rational: {text[:40]!r}") from None
+    if value <= 0:
+        raise rewrites.RewriteError(item, f"rho must be > 0 (negative proportionality does not lump through "
+                                          f"ReLU), got {text!r}")
+    return value
+
+
+@replay("lumping")
+def check_lumping(ctx: ReplayContext) -> tuple[list[Problem], Network | None]:
+    def parse(entry: Any, item: str) -> rewrites.LumpLayer:
+        activation, classes = _fields(entry, item, "activation", "classes")
+        if not isinstance(classes, list):
+            raise rewrites.RewriteError(f"{item}/classes", "not a list")
+        parsed = []
+        for c, cls in enumerate(classes):
+            where = f"{item}/classes/{c}"
+            rep, members = _fields(cls, where, "representative", "members")
+            if not isinstance(members, list) or not members:
+                raise rewrites.RewriteError(f"{where}/members", "a class needs at least one member")
+            pairs = []
+            for m, member in enumerate(members):
+                neuron, rho = _fields(member, f"{where}/members/{m}", "neuron", "rho")
+                pairs.append((_index(neuron, f"{where}/members/{m}/neuron"), _rho(rho, f"{where}/members/{m}/rho")))
+            parsed.append(rewrites.LumpClass(_index(rep, f"{where}/representative"), tuple(pairs)))
+        return rewrites.LumpLayer(_index(activation, f"{item}/activation"), tuple(parsed))
+    return _run(ctx, "layers", parse, rewrites.lumping)

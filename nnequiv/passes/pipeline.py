@@ -1,0 +1,104 @@
+"""Chain passes and build the certificate of the whole chain.
+
+``compress(net, passes, box=None) -> (reduced, certificate)``.  One step per pass
+application (also when the pass changed nothing), each with the canonical hashes of
+its source and target; intermediate models are not shipped -- the checker replays
+every structural step.  The claim is ``exact`` when every step is exact, else
+``eps`` with the steps' epsilons summed with upward rounding (as the checker does).
+Without a box only exact rewrites are made, and the claim's box is every finite
+float64 input (the rewrites are identities over all of R^n).
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from .. import __version__
+from ..checker.rounding import add_up
+from ..ir import Network
+from ..onnx_io import canonical_sha256
+from ..spec.box import Box
+from ..spec.relation import Relation
+from ..summary import summarize
+from . import get_pass
+from .base import PassOptions, PassStats
+
+__all__ = ["DEFAULT_PASSES", "Compression", "PassReport", "compress", "run"]
+
+DEFAULT_PASSES: tuple[str, ...] = ("fuse-bn", "fold-affine", "lump")
+
+
+@dataclass(frozen=True)
+class PassReport:
+    pass_id: str
+    stats: PassStats
+    neurons: tuple[int, int]          # before, after
+    parameters: tuple[int, int]
+    seconds: float
+
+
+@dataclass(frozen=True, eq=False)
+class Compression:
+    reduced: Network
+    certificate: dict[str, Any]
+    reports: tuple[PassReport, ...]
+
+
+def run(net: Network, passes: Sequence[str] = DEFAULT_PASSES, box: Box | None = None) -> Compression:
+    """Apply ``passes`` in order; the certificate binds ``net`` to the result."""
+    functions = [(pass_id, get_pass(pass_id)) for pass_id in passes]
+    if box is not None:
+        box = box.broadcast_to(net.input.size)
+    options = PassOptions(box=box)
+    current, current_hash = net, canonical_sha256(net)
+    original_hash = current_hash
+    before = summarize(net)
+    steps, reports, total = [], [], 0.0
+    for pass_id, function in functions:
+        start = time.perf_counter()
+        result = function(current, options)
+        target_hash = canonical_sha256(result.network)
+        seconds = time.perf_counter() - start
+        after = summarize(result.network)
+        evidence = dict(result.step)
+        steps.append({"kind": evidence.pop("kind"), "from": current_hash, "to": target_hash,
+                      "epsilon": evidence.pop("epsilon"), "pass": pass_id, **evidence})
+        total = float(add_up(total, result.stats.epsilon))
+        reports.append(PassReport(pass_id, result.stats, (before.neurons, after.neurons),
+                                  (before.parameters, after.parameters), seconds))
+        current, current_hash, before = result.network, target_hash, after
+    certificate = _certificate(net, original_hash, current, current_hash, steps, total, box, reports)
+    return Compression(current, certificate, tuple(reports))
+
+
+def compress(net: Network, passes: Sequence[str] = DEFAULT_PASSES,
+             box: Box | None = None) -> tuple[Network, dict[str, Any]]:
+    """The reduced network and the certificate of the chain ``net -> ... -> reduced``."""
+    done = run(net, passes, box)
+    return done.reduced, done.certificate
+
+
+def _certificate(original: Network, original_hash: str, reduced: Network, reduced_hash: str,
+                 steps: list[dict[str, Any]], total: float, box: Box | None,
+                 reports: list[PassReport]) -> dict[str, Any]:
+    relation = Relation.exact() if total == 0.0 else Relation.epsilon(total)
+    claim_box = box if box is not None else Box.uniform(-sys.float_info.max, sys.float_info.max,
+                                                        original.input.size)
+    return {
+        "schema": "nnequiv/certificate@1",
+        "claim": {"verdict": "equivalent", "relation": relation.to_json(), "box": claim_box.to_json(),
+                  "bound": total.hex()},
+        "models": {"original": {"sha256": original_hash, "name": original.name},
+                   "reduced": {"sha256": reduced_hash, "name": reduced.name}},
+        "steps": steps,
+        "metadata": {"tool": f"nnequiv {__version__}", "command": "compress",
+                     "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                     "host": platform.node(), "python": platform.python_version(),
+                     "passes": [{"pass": r.pass_id, "applied": r.stats.applied, "epsilon": r.stats.epsilon,
+                                 "refused": [str(x) for x in r.stats.refused], "neurons": list(r.neurons),
+                                 "parameters": list(r.parameters), "seconds": r.seconds} for r in reports]},
+    }
