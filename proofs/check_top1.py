@@ -134,3 +134,32 @@ def test_wrong_softmax_order_identity_fails():
     denom = sum(sp.exp(t) for t in z)
     p = [sp.exp(t) / denom for t in z]
     assert_not_identity(p[0] / p[1], sp.exp(z[0] + z[1]), {z[0]: 1, z[1]: 1, z[2]: 0})
+
+
+def _pairwise_hypotheses(f, g, n, strict=True):
+    hyps = []
+    for i, k in itertools.combinations(range(n), 2):
+        df, dg = f[i] - f[k], g[i] - g[k]
+        if strict:
+            hyps.append(z3.Or(z3.And(df > 0, dg > 0), z3.And(df < 0, dg < 0), dg == df))
+        else:
+            hyps.append(z3.Or(z3.And(df >= 0, dg >= 0), z3.And(df <= 0, dg <= 0), dg == df))
+    return hyps
+
+
+def _same_maximal_sets(f, g, n):
+    return all_of(all_of(f[i] >= f[k] for k in range(n)) == all_of(g[i] >= g[k] for k in range(n))
+                  for i in range(n))
+
+
+@pytest.mark.parametrize("n", [2, 3, 4])
+def test_pairwise_agreement_gives_equal_maximal_sets(n):
+    """T3: same strict order or identical difference for every pair => M_f = M_g (ties included)."""
+    f, g = _logits(n)
+    prove(_same_maximal_sets(f, g, n), _pairwise_hypotheses(f, g, n))
+
+
+def test_wrong_pairwise_agreement_non_strict_fails():
+    """With non-strict orders a tie in f may meet a strict order in g: the sets differ."""
+    f, g = _logits(2)
+    refute(_same_maximal_sets(f, g, 2), _pairwise_hypotheses(f, g, 2, strict=False))

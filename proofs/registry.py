@@ -269,6 +269,13 @@ CLAIMS: list[Claim] = [
              "test_wrong_margin_epsilon_instead_of_two_epsilon_fails", "test_wrong_non_strict_margin_fails",
              "test_wrong_pairwise_margin_with_upper_bound_fails", "test_wrong_softmax_order_identity_fails"),
           "nnequiv.checker.leaf._top1", "tests/test_checker_leaf.py" + PLANNED, ("bound_proof", "bab_tree")),
+    Claim("Top-1 pairwise agreement (T3): same strict order or identical difference for every pair "
+          "gives equal maximal-class sets, ties included",
+          "top1.md",
+          _c("check_top1.py", "test_pairwise_agreement_gives_equal_maximal_sets",
+             "test_wrong_pairwise_agreement_non_strict_fails"),
+          "nnequiv.checker.leaf._pairs_agree", "tests/test_check_engine.py::test_network_against_itself_exact_and_top1",
+          ("bab_tree",)),
     Claim("Softmax is 1/2-Lipschitz in the inf-norm: eps on logits gives eps / 2 on probabilities",
           "top1.md",
           _c("check_top1.py", "test_softmax_jacobian_entries", "test_softmax_jacobian_row_sums_at_most_one_half",

@@ -126,3 +126,17 @@ def test_random_pairs_sound(seed, eps):
         assert replay(f, g, np.array(verdict.counterexample.input), relation) is not None
     if verdict.lower is not None and verdict.upper is not None:
         assert verdict.lower <= verdict.upper
+
+
+@pytest.mark.parametrize("seed", [1, 2, 21])
+def test_network_against_itself_exact_and_top1(seed):
+    """Regression: an underflow allowance leaked into exactly-zero rows (exact unproved), and top-1
+    regions at a decision boundary could never close before the pairwise rule."""
+    from tests.helpers.models import random_mlp
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 5))
+    f = random_mlp(rng, [n, 6, 6, 3])
+    for relation in (Relation.exact(), Relation.top1()):
+        verdict = check(f, f, _box(n), relation, timeout=20)
+        _assert_proof(verdict, f, f)

@@ -73,4 +73,21 @@ def _top1(analysis: DiffAnalysis) -> Assessment:
         gens = np.where(use_f[:, None], margin_f.gens[regions_idx, row], margin_g.gens[regions_idx, row])
         best = np.where(better, worst, best)
         best_gens = np.where(better[:, None], gens, best_gens)
-    return Assessment(best > 0, -best, best_gens)
+    return Assessment((best > 0) | _pairs_agree(f, g, g_via_delta, analysis.delta_out), -best, best_gens)
+
+
+def _pairs_agree(f: Forms, g: Forms, g_via_delta: Forms, delta: Forms) -> np.ndarray:
+    """Per region: every pair (i, k) has the same strict order in f and g, or ``delta_i - delta_k``
+    is identically zero (then ``g_i - g_k = f_i - f_k`` everywhere).  Then ``sign(f_i - f_k) =
+    sign(g_i - g_k)`` for all pairs and all inputs, so the sets of maximal classes coincide,
+    ties included (``proofs/top1.md``, T3)."""
+    n = f.rows
+    first, second = np.triu_indices(n, 1)
+    margin_f = add(f.take(first), f.take(second), -1.0).bounds()
+    margin_g = add(g.take(first), g.take(second), -1.0).bounds()
+    margin_gd = add(g_via_delta.take(first), g_via_delta.take(second), -1.0).bounds()
+    g_lo, g_hi = np.maximum(margin_g[0], margin_gd[0]), np.minimum(margin_g[1], margin_gd[1])
+    d_lo, d_hi = add(delta.take(first), delta.take(second), -1.0).bounds()
+    same_order = ((margin_f[0] > 0) & (g_lo > 0)) | ((margin_f[1] < 0) & (g_hi < 0))
+    identical = (d_lo == 0) & (d_hi == 0)
+    return np.all(same_order | identical, axis=1)

@@ -71,15 +71,13 @@ def upper_sum_abs(matrix: np.ndarray, axis: int = 1) -> np.ndarray:
 def upper_matvec_abs(matrix: np.ndarray, vectors: np.ndarray) -> np.ndarray:
     """An upper bound on ``|matrix| @ |v|`` for each vector ``v`` along the last axis of ``vectors``.
 
-    Terms are nonnegative, so a float sum that is exactly zero had only exactly-zero
-    products or products that underflowed; the latter can occur only when some
-    operand is tiny, which the ``underflow_floor`` test over the matrix rules out.
+    Terms are nonnegative.  A row none of whose products has two non-zero factors is exactly
+    zero; every other row gets the relative bound plus an underflow allowance of ``(n + 2) ETA``.
     """
     s = np.abs(vectors) @ np.abs(matrix).T
     n = matrix.shape[-1]
-    floor = (n + 2) * ETA
-    tiny = np.any((vectors != 0) & (np.abs(vectors) < 2.0 ** -500)) or _min_nonzero(matrix) < 2.0 ** -500
-    return np.where((s > 0) | tiny, up(s * (1.0 + 2.0 * gamma(n + 1)) + floor), 0.0)
+    touched = ((vectors != 0).astype(np.float64) @ (matrix != 0).T.astype(np.float64)) > 0
+    return np.where(touched, up(s * (1.0 + 2.0 * gamma(n + 1)) + (n + 2) * ETA), 0.0)
 
 
 def upper_add(*terms):
