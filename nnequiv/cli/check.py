@@ -26,9 +26,11 @@ EXIT_CODES = {"equivalent": EXIT_EQUIVALENT, "not_equivalent": EXIT_NOT_EQUIVALE
 @click.option("--seed", type=int, default=0, show_default=True, help="falsification seed")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @click.option("--cert", type=click.Path(dir_okay=False), help="write the certificate of a proof here")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False),
+              help="also write a report for reviewers (.html, .md or .json)")
 def command(original: str, reduced: str, box_text: str | None, box_file: str | None, vnnlib: str | None,
             eps: str | None, exact: bool, top1: bool, outputs: str | None, timeout: float, seed: int,
-            as_json: bool, cert: str | None) -> int:
+            as_json: bool, cert: str | None, report_path: str | None) -> int:
     """Prove or refute that REDUCED computes the same function as ORIGINAL on a box."""
     from ..engine.check import check
     from ..loading import load
@@ -43,6 +45,12 @@ def command(original: str, reduced: str, box_text: str | None, box_file: str | N
         verdict.certificate["models"]["original"]["name"] = original
         verdict.certificate["models"]["reduced"]["name"] = reduced
         save_certificate(verdict.certificate, cert)
+    if report_path:
+        from ..report import write_report
+
+        write_report(report_path, verdict=verdict, original=f, reduced=g, original_path=original,
+                     reduced_path=reduced, certificate_path=cert if verdict.certificate is not None else None,
+                     box=box, domain_source=vnnlib or box_file)
     if as_json:
         click.echo(json.dumps(verdict.to_json(), allow_nan=False))
     else:

@@ -21,7 +21,7 @@ from .errors import run_guarded
 __all__ = ["COMMAND_MODULES", "NnequivGroup", "main"]
 
 # module names under nnequiv.cli; the command name is the module name with "_" -> "-"
-COMMAND_MODULES: tuple[str, ...] = ("info", "check", "verify")
+COMMAND_MODULES: tuple[str, ...] = ("info", "check", "verify", "report", "compress")
 
 
 def _command_name(module: str) -> str:
