@@ -20,3 +20,19 @@ def test_implemented_checkers_match_the_registry():
 def test_checker_function_names_match():
     for kind, function in EVIDENCE.items():
         assert PROOF_TABLE[kind]["checker"].endswith(function.__name__), (kind, PROOF_TABLE[kind]["checker"])
+
+
+def test_every_pass_writes_a_proved_evidence_kind(tmp_path):
+    import numpy as np
+
+    from nnequiv.passes import EVIDENCE_OF_PASS, PASSES, get_pass
+    from nnequiv.passes.base import PassOptions
+    from tests.helpers.pairs import mlp, random_layers
+
+    for pass_id in EVIDENCE_OF_PASS:
+        get_pass(pass_id)
+    assert set(PASSES) == set(EVIDENCE_OF_PASS)
+    net = mlp(random_layers(np.random.default_rng(0), [3, 4, 2]))
+    for pass_id, kind in EVIDENCE_OF_PASS.items():
+        assert kind in PROOF_TABLE and kind in EVIDENCE
+        assert PASSES[pass_id](net, PassOptions(None)).step["kind"] == kind

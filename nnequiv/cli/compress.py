@@ -14,7 +14,10 @@ import click
 @click.option("--box", "box_text", metavar="LO:HI",
               help="input box; allows inexact rewrites, certified with an epsilon on it")
 @click.option("--cert", required=True, type=click.Path(dir_okay=False), help="write the certificate here")
-def command(model: str, output: str, pass_list: str, box_text: str | None, cert: str) -> int:
+@click.option("--report", "report_path", type=click.Path(dir_okay=False),
+              help="also write a report for reviewers (.html, .md or .json)")
+def command(model: str, output: str, pass_list: str, box_text: str | None, cert: str,
+            report_path: str | None) -> int:
     """Compress MODEL with certified rewrites; the certificate is checked before the command ends."""
     from ..certificate import save_certificate
     from ..checker import verify
@@ -39,6 +42,11 @@ def command(model: str, output: str, pass_list: str, box_text: str | None, cert:
     save_certificate(done.certificate, cert)
     report = verify(done.certificate, load(model), load(output))
     _print(done, report, output, cert)
+    if report_path:
+        from ..report import write_report
+
+        write_report(report_path, certificate=done.certificate, original=net, reduced=done.reduced,
+                     original_path=model, reduced_path=output, certificate_path=cert, box=box)
     return 0 if report.valid else 1
 
 

@@ -14,10 +14,12 @@ from importlib import import_module
 from ..errors import UsageError
 from .base import Pass, PassOptions, PassResult, PassStats, Refusal
 
-__all__ = ["PASSES", "Pass", "PassOptions", "PassResult", "PassStats", "Refusal", "get_pass", "register_pass"]
+__all__ = ["EVIDENCE_OF_PASS", "PASSES", "Pass", "PassOptions", "PassResult", "PassStats", "Refusal", "get_pass", "register_pass"]
 
 PASSES: dict[str, Pass] = {}
 _MODULES = ("fuse_bn", "fold_affine", "lump")
+# the evidence kind each pass writes (each has an entry in proofs/registry.py)
+EVIDENCE_OF_PASS: dict[str, str] = {"fuse-bn": "batchnorm_fold", "fold-affine": "affine_fold", "lump": "lumping"}
 
 
 def register_pass(pass_id: str):
