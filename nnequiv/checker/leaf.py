@@ -2,8 +2,8 @@
 
 ``assess`` returns, for every region of a batch, whether it is proved (``closed``),
 the proved quantity ``value`` (an upper bound on the deviation for eps/exact;
-the negated worst certified margin for top-1) and ``worst_gens`` (the symbol
-coefficients of the worst row, used only by the search to choose splits).
+the negated worst certified margin for top-1) and ``worst_gens`` (per-symbol weights of
+the rows that decide, used only by the search to choose splits).
 """
 
 from __future__ import annotations
@@ -38,13 +38,13 @@ def _deviation(analysis: DiffAnalysis, kind, eps, outputs, softmax) -> Assessmen
     delta = analysis.delta_out
     rows = np.arange(delta.rows) if outputs is None or softmax else np.asarray(outputs, dtype=int)
     magnitude = delta.magnitude()[:, rows]
-    worst = rows[np.argmax(magnitude, axis=1)]
     value = magnitude.max(axis=1)
     if softmax:
         value = up(value * SOFTMAX_LIPSCHITZ)
     closed = value == 0.0 if kind == "exact" else value <= eps
-    regions = np.arange(delta.center.shape[0])
-    return Assessment(closed, value, delta.gens[regions, worst])
+    # split guidance: every compared output's symbol weights (fewer regions than the worst row's
+    # alone: 1323 vs 2143 on ACAS prop_1)
+    return Assessment(closed, value, np.abs(delta.gens[:, rows]).sum(axis=1))
 
 
 def _top1(analysis: DiffAnalysis) -> Assessment:
