@@ -13,6 +13,7 @@ import numpy as np
 from ..errors import NnequivError
 from ..ir import Network
 from ..spec.relation import Relation
+from .tree import hex_or_none
 from .model import (CheckFacts, DomainFacts, IntervalRun, LayerFacts, LayerPair, ModelFacts, ProblemFacts,
                     ProofFacts, RelationFacts, StepFacts, TensorFacts)
 from .text import RELATION_STATEMENT, evidence_text
@@ -157,13 +158,13 @@ def proof_facts(cert: dict[str, Any], check: CheckFacts, verdict: dict[str, Any]
 
     claim = get_path(cert, "claim")
     claim = claim if isinstance(claim, dict) else {}
-    bound = _hex(claim.get("bound"))
+    bound = hex_or_none(claim.get("bound"))
     relation = relation_facts(cert, None)
     eps = relation.eps
     steps = cert.get("steps") if isinstance(cert.get("steps"), list) else []
     total: float | None = 0.0
     for step in steps:
-        value = _hex(step.get("epsilon")) if isinstance(step, dict) else None
+        value = hex_or_none(step.get("epsilon")) if isinstance(step, dict) else None
         total = None if value is None or total is None else float(add_up(total, value))
     status = {"valid": "proved", "invalid": "rejected"}.get(check.status, "claimed, not re-checked")
     lower = get_path(verdict, "max_deviation", "lower")
@@ -189,7 +190,7 @@ def step_facts(cert: dict[str, Any], check: CheckFacts, models: Sequence[ModelFa
         kind, source, target = (str(step.get(k, "?")) for k in ("kind", "from", "to"))
         prefix = f"steps/{index}"
         mine = tuple(p for p in check.problems if p.item == prefix or p.item.startswith(prefix + "/"))
-        epsilon = _hex(step.get("epsilon"))
+        epsilon = hex_or_none(step.get("epsilon"))
         out.append(StepFacts(
             index=index, kind=kind, from_hash=source, to_hash=target,
             from_label=_label(source, roles), to_label=_label(target, roles),
@@ -290,9 +291,6 @@ def get_path(document: Any, *keys: str) -> Any:
     return document
 
 
-def _hex(value: Any) -> float | None:
-    if not isinstance(value, str):
-        return None
     try:
         return float.fromhex(value)
     except (ValueError, OverflowError):

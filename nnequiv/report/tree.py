@@ -50,7 +50,7 @@ def tree_facts(tree: Any) -> TreeFacts:
             depth = max(depth, level)
             counts["leaves"] += 1
             counts["empty" if node.get("leaf") == "empty" else "bound"] += 1
-            value = _hex(node.get("value"))
+            value = hex_or_none(node.get("value"))
             if value is not None and value not in (float("inf"), float("-inf")):
                 worst = value if worst is None else max(worst, value)
             continue
@@ -80,7 +80,8 @@ def tree_facts(tree: Any) -> TreeFacts:
         malformed=counts["malformed"])
 
 
-def _hex(value: Any) -> float | None:
+def hex_or_none(value: Any) -> float | None:
+    """A hex-float string as a float, or None when it is not one."""
     if not isinstance(value, str):
         return None
     try:
