@@ -88,3 +88,13 @@ def test_unsupported_op_is_named():
                          initializers={})
     with pytest.raises(UnsupportedOpError, match="'m'|variable"):
         to_pwl(net)
+
+
+def test_leaky_relu_default_alpha_is_float32():
+    """ONNX stores attributes as float32: the default alpha is float32(0.01) (found by the campaign)."""
+    nodes = [Node("act", "LeakyRelu", ("x",), ("y",))]
+    net = Network.create(inputs=[TensorSpec("x", (1, 1))], outputs=[TensorSpec("y", (1, 1))], nodes=nodes,
+                         initializers={})
+    slope = to_pwl(net).layers[0].slope[0]
+    assert slope == float(np.float32(0.01))
+    np.testing.assert_array_equal(to_pwl(net).evaluate(np.array([[-1.0]])), evaluate(net, np.array([[-1.0]])).reshape(1, 1))

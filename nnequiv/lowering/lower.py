@@ -11,11 +11,14 @@ import numpy as np
 
 from ..errors import UnsupportedOpError
 from ..ir import Network, Node
+from ..ops.defaults import ONNX_DEFAULT_LEAKY_ALPHA
 from ..pwl import PwlLayer, PwlNet
 from .affine import Affine
 from .rules import RULES, RuleContext
 
-ACTIVATIONS = {"Relu": lambda node: 0.0, "LeakyRelu": lambda node: float(node.attr("alpha", 0.01))}
+# ONNX attributes are float32: LeakyRelu's default alpha is float32(0.01), not the float64 0.01
+ACTIVATIONS = {"Relu": lambda node: 0.0,
+               "LeakyRelu": lambda node: float(node.attr("alpha", ONNX_DEFAULT_LEAKY_ALPHA))}
 _CONSTANT_SAFE = {"Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Concat", "Constant"}
 
 

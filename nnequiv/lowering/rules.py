@@ -16,6 +16,7 @@ import numpy as np
 from ..checker.rounding import UNIT, up
 from ..errors import UnsupportedOpError
 from ..ir import Network, Node, TensorSpec
+from ..ops.defaults import ONNX_DEFAULT_BN_EPSILON
 from .affine import Affine
 
 Value = Union[Affine, np.ndarray]
@@ -130,7 +131,7 @@ def _batchnorm(node: Node, args: list, ctx: RuleContext) -> Affine:
                                  fix="export the model in eval mode")
     x, gamma_, beta, mean, var = args
     shape = ctx.shape(node.inputs[0])
-    eps = float(node.attr("epsilon", 1e-5))
+    eps = float(node.attr("epsilon", ONNX_DEFAULT_BN_EPSILON))
     scale = gamma_ / np.sqrt(var + eps)
     # v + eps, sqrt and the division each round once: relative error < 3.5u (proofs/batchnorm_fold.md)
     scale_rad = up(4 * UNIT * np.abs(scale))

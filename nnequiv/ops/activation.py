@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from .registry import register
+from .defaults import ONNX_DEFAULT_LEAKY_ALPHA
 
 
 @register("Relu")
@@ -17,7 +18,7 @@ def _relu(node, inputs, ctx):
 @register("LeakyRelu")
 def _leaky_relu(node, inputs, ctx):
     x = inputs[0].data
-    alpha = ctx.number(node.attr("alpha", 0.01))
+    alpha = ctx.number(node.attr("alpha", ONNX_DEFAULT_LEAKY_ALPHA))
     return (np.where(x >= 0, x, x * alpha),)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..errors import ShapeError, UnsupportedOpError
 from .registry import register
+from .defaults import ONNX_DEFAULT_BN_EPSILON
 
 _TRAINING_FIX = ("export the model in eval mode (model.eval(), torch.onnx.export(..., "
                  "training=torch.onnx.TrainingMode.EVAL)) so BatchNormalization uses its running statistics")
@@ -22,6 +23,6 @@ def _batch_norm(node, inputs, ctx):
     channels = x.shape[1]
     if any(p.shape != (channels,) for p in (scale, bias, mean, var)):
         raise ShapeError(f"BatchNormalization parameters must have shape ({channels},)")
-    factor = scale / ctx.sqrt(var + ctx.number(node.attr("epsilon", 1e-5)))
+    factor = scale / ctx.sqrt(var + ctx.number(node.attr("epsilon", ONNX_DEFAULT_BN_EPSILON)))
     column = (channels,) + (1,) * (x.rank - 2)
     return ((x.data - mean.reshape(column)) * factor.reshape(column) + bias.reshape(column),)
