@@ -25,6 +25,7 @@ import numpy as np
 
 from nnequiv.ir import Network, Node, TensorSpec
 from nnequiv.spec.box import Box
+from tests.helpers.pairs import bump_branch
 
 EXACT_EDITS = ("permute", "rho_scale", "duplicate_split")
 NEAR_EDITS = ("perturb", "bias_flip", "drop_neuron")
@@ -102,23 +103,11 @@ def to_network(spec: Spec, name: str = "net") -> Network:
         if k < last:
             nodes.append(Node(f"act{k}", spec.activation, (out,), (f"h{k}",), attrs))
             current = f"h{k}"
-    if spec.bump is not None:  # the construction of tests/helpers/pairs.with_bump
+    if spec.bump is not None:
         centre, radius, height = spec.bump
-        n, m = spec.n_in, spec.n_out
-        init["bump_w"] = np.vstack([np.eye(n), -np.eye(n)])
-        init["bump_b"] = np.concatenate([-centre, centre])
-        init["ball_w"] = -np.ones((1, 2 * n))
-        init["ball_b"] = np.array([radius])
-        init["lift_w"] = np.full((m, 1), height)
-        init["lift_b"] = np.zeros(m)
-        nodes += [
-            Node("bump_gemm", "Gemm", ("input", "bump_w", "bump_b"), ("bump_z",), {"transB": 1}),
-            Node("bump_relu", "Relu", ("bump_z",), ("bump_abs",)),
-            Node("ball_gemm", "Gemm", ("bump_abs", "ball_w", "ball_b"), ("ball_z",), {"transB": 1}),
-            Node("ball_relu", "Relu", ("ball_z",), ("ball",)),
-            Node("lift", "Gemm", ("ball", "lift_w", "lift_b"), ("lift_out",), {"transB": 1}),
-            Node("sum", "Add", ("f_out", "lift_out"), ("output",)),
-        ]
+        bump_nodes, bump_init = bump_branch(centre, radius, height, spec.n_out)
+        nodes += bump_nodes
+        init.update(bump_init)
     return Network.create(inputs=[TensorSpec("input", (1, spec.n_in), "float64", (0,))],
                           outputs=[TensorSpec("output", (1, spec.n_out), "float64", (0,))],
                           nodes=nodes, initializers=init, name=name)

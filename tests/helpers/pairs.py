@@ -54,22 +54,14 @@ def duplicated_scaled(layers, layer: int = 0, neuron: int = 0, factor: float = 2
     return out
 
 
-def with_bump(layers, centre: np.ndarray, radius: float, height: float, name: str = "bumped") -> Network:
-    """``f(x) + height * relu(radius - |x - centre|_1)`` on every output: differs from ``f`` only
-    inside a small L1 ball (a needle the falsifier's random search misses)."""
+def bump_branch(centre: np.ndarray, radius: float, height: float, n_out: int):
+    """Nodes and initializers computing ``output = f_out + height * relu(radius - |input - centre|_1)``
+    from tensors ``input`` and ``f_out``."""
     n = centre.size
-    base = mlp(layers, name="base")
-    nodes = list(base.nodes)
-    init = dict(base.initializers)
-    nodes[-1] = Node(nodes[-1].name, "Gemm", nodes[-1].inputs, ("f_out",), dict(nodes[-1].attrs))
-    init["bump_w"] = np.vstack([np.eye(n), -np.eye(n)])
-    init["bump_b"] = np.concatenate([-centre, centre])
-    init["ball_w"] = -np.ones((1, 2 * n))
-    init["ball_b"] = np.array([radius])
-    m = layers[-1][0].shape[0]
-    init["lift_w"] = np.full((m, 1), height)
-    init["lift_b"] = np.zeros(m)
-    nodes += [
+    init = {"bump_w": np.vstack([np.eye(n), -np.eye(n)]), "bump_b": np.concatenate([-centre, centre]),
+            "ball_w": -np.ones((1, 2 * n)), "ball_b": np.array([radius]),
+            "lift_w": np.full((n_out, 1), height), "lift_b": np.zeros(n_out)}
+    nodes = [
         Node("bump_gemm", "Gemm", ("input", "bump_w", "bump_b"), ("bump_z",), {"transB": 1}),
         Node("bump_relu", "Relu", ("bump_z",), ("bump_abs",)),
         Node("ball_gemm", "Gemm", ("bump_abs", "ball_w", "ball_b"), ("ball_z",), {"transB": 1}),
@@ -77,4 +69,17 @@ def with_bump(layers, centre: np.ndarray, radius: float, height: float, name: st
         Node("lift", "Gemm", ("ball", "lift_w", "lift_b"), ("lift_out",), {"transB": 1}),
         Node("sum", "Add", ("f_out", "lift_out"), ("output",)),
     ]
+    return nodes, init
+
+
+def with_bump(layers, centre: np.ndarray, radius: float, height: float, name: str = "bumped") -> Network:
+    """``f(x) + height * relu(radius - |x - centre|_1)`` on every output: differs from ``f`` only
+    inside a small L1 ball (a needle the falsifier's random search misses)."""
+    base = mlp(layers, name="base")
+    nodes = list(base.nodes)
+    init = dict(base.initializers)
+    nodes[-1] = Node(nodes[-1].name, "Gemm", nodes[-1].inputs, ("f_out",), dict(nodes[-1].attrs))
+    bump_nodes, bump_init = bump_branch(centre, radius, height, layers[-1][0].shape[0])
+    nodes += bump_nodes
+    init.update(bump_init)
     return Network.create(inputs=base.inputs, outputs=base.outputs, nodes=nodes, initializers=init, name=name)
