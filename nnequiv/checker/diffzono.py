@@ -135,12 +135,7 @@ def analyze_batch(f: PwlNet, g: PwlNet, lowers: np.ndarray, uppers: np.ndarray,
         nf, fresh_f = _activate(zf, phase_f, lf.slope, *bf)
         ng, fresh_g = _activate(zg, phase_g, lg.slope, *bg)
         nf = place(nf, fresh_f, "f", k)
-        if zd is not None and _tracked_next(fl, gl, k):
-            # g's values at this layer feed only this layer's difference rule (a): its relaxation
-            # symbols can be private errors instead of shared columns (D7, proofs/differential.md)
-            ng = _privatise(ng.with_columns(width), fresh_g)
-        else:
-            ng = place(ng.with_columns(nf.symbols - fresh_f.neurons.shape[1]), fresh_g, "g", k)
+        ng = place(ng.with_columns(nf.symbols - fresh_f.neurons.shape[1]), fresh_g, "g", k)
         nf = nf.with_columns(width)
         if zd is not None:
             zd = zd.with_columns(width)
@@ -155,20 +150,6 @@ def analyze_batch(f: PwlNet, g: PwlNet, lowers: np.ndarray, uppers: np.ndarray,
     by_subtraction = add(hg, hf, -1.0)
     delta = by_subtraction if hd is None else _tighter(hd, by_subtraction)
     return DiffAnalysis(hf, hg, delta, x.symbols, tuple(blocks), infeasible, tuple(unstable), tracked)
-
-
-def _tracked_next(fl, gl, k: int) -> bool:
-    """Whether the difference stays tracked through layer ``k + 1`` (so g's forms are rebuilt
-    there from ``z_f + delta`` and this layer's g forms are not propagated)."""
-    return k + 1 < len(fl) and fl[k + 1].weight.shape == gl[k + 1].weight.shape
-
-
-def _privatise(forms: Forms, fresh: "Fresh") -> Forms:
-    """Add the fresh relaxation radii to the rows' private errors instead of new shared symbols."""
-    extra = np.zeros_like(forms.err)
-    region, slot = np.nonzero(fresh.neurons >= 0)
-    extra[region, fresh.neurons[region, slot]] = fresh.radii[region, slot]
-    return Forms(forms.center, forms.gens, upper_add(forms.err, extra))
 
 
 def _forced_phases(fl, gl, splits: Sequence[Split], regions: int) -> dict[tuple[str, int], np.ndarray]:
