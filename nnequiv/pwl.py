@@ -22,8 +22,6 @@ chain computes the logits.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
-
 import numpy as np
 
 from .ir import readonly
@@ -66,10 +64,6 @@ class PwlLayer:
     @property
     def is_exact(self) -> bool:
         return not (self.weight_rad.any() or self.bias_rad.any())
-
-    @property
-    def is_linear(self) -> bool:
-        return bool(np.all(self.slope == 1.0))
 
     def pre_activation(self, h: np.ndarray) -> np.ndarray:
         """``W h + b`` for a batch ``h`` of shape (B, n_in), in float64 (no radii)."""
@@ -174,6 +168,3 @@ def _block_diag(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     out[a.shape[0]:, a.shape[1]:] = b
     return out
 
-
-def chain(layers: Sequence[PwlLayer], input_shape, output_shape, softmax_output=False) -> PwlNet:
-    return PwlNet(tuple(layers), tuple(input_shape), tuple(output_shape), softmax_output)
