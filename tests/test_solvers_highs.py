@@ -170,3 +170,15 @@ def test_silent_model_changes_are_reported_and_safe_bound_survives_them():
     m2 = MilpModel.from_dense([[1.0, -1.0]], [-INF], [0.0], [0, 0], [1000, 1e25], [1.0, 0.0])
     assert "as infinite" in solve_highs(m2).message
     assert solve_highs(_lp()).message == ""
+
+
+def test_highs_prints_nothing_on_stdout():
+    """HiGHS's banner would corrupt ``nnequiv check --json``: building solvers must leave stdout empty."""
+    import subprocess
+    import sys
+
+    code = ("from nnequiv.solvers.highs_backend import new_highs\n"
+            "h = new_highs(); h2 = new_highs(); print('done')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "done\n"

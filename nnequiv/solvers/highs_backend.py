@@ -13,7 +13,10 @@ exactly what HiGHS returns (checked in ``tests/test_solvers_highs.py``).
 
 from __future__ import annotations
 
+import functools
 import math
+import os
+import sys
 import time
 from dataclasses import replace
 from typing import Any, Mapping
@@ -22,6 +25,30 @@ import highspy
 import numpy as np
 
 from .model import LpDuals, MilpModel, SolveResult
+
+@functools.cache
+def _absorb_banner() -> None:
+    """HiGHS writes a copyright banner to the process's stdout (fd 1) when its first instance is
+    built, whatever ``output_flag`` says; that would corrupt ``nnequiv check --json``.  Build that
+    first instance with fd 1 pointed at /dev/null."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def new_highs() -> highspy.Highs:
+    """A silent HiGHS instance."""
+    _absorb_banner()
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    return h
+
 
 _MS = highspy.HighsModelStatus
 _STATUS = {
@@ -76,7 +103,7 @@ def model_caveats(model: MilpModel, h: highspy.Highs | None = None) -> str:
     :mod:`.safe_bound` on ``model`` itself are unaffected (they hold for any
     multipliers).
     """
-    h = h or highspy.Highs()
+    h = h or new_highs()
     small = _option(h, "small_matrix_value")
     big = _option(h, "infinite_bound")
     notes = []
@@ -91,8 +118,7 @@ def model_caveats(model: MilpModel, h: highspy.Highs | None = None) -> str:
 
 
 def _load(model: MilpModel, opts: Mapping[str, Any]) -> highspy.Highs:
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h = new_highs()
     for key, value in opts.items():
         if h.setOptionValue(key, value) == highspy.HighsStatus.kError:
             raise ValueError(f"invalid HiGHS option {key}={value!r}")
