@@ -549,3 +549,14 @@ def test_holds_at_tie_rule():
 def test_errors_are_nnequiv_errors():
     with pytest.raises(NnequivError):
         Box.of([1], [0])
+
+
+@pytest.mark.parametrize("typed, shown", [("0.05", "0.05 (as the float below it, 0.049999999999999996)"),
+                                          ("0.1", "0.1 (as the float below it, 0.09999999999999999)"),
+                                          (0.5, "0.5 over"), (0.0, "0.0 over"), (1e300, "1e+300 over")])
+def test_relation_describe_shows_the_decimal_typed_and_the_float_used(typed, shown):
+    """A decimal eps that is not a float is rounded down; the description names both, and an exact
+    float is shown as itself."""
+    text = Relation.epsilon(typed).describe()
+    assert f"<= {shown}" in text
+    assert float.fromhex(Relation.epsilon(typed).to_json()["eps_hex"]) <= float(typed)

@@ -169,7 +169,7 @@ class Relation:
         """One readable line."""
         where = _format_outputs(self.outputs)
         if self.kind == "eps":
-            return f"max_i |f_i(x) - g_i(x)| <= {self.eps!r} over {where}, for all x in the box"
+            return f"max_i |f_i(x) - g_i(x)| <= {_show_eps(self.eps)} over {where}, for all x in the box"
         if self.kind == "exact":
             return f"f_i(x) = g_i(x) exactly (real arithmetic) over {where}, for all x in the box"
         return (f"argmax_i f_i(x) = argmax_i g_i(x) over {where}, for all x in the box "
@@ -222,3 +222,15 @@ def _json_int(v: Any) -> Any:
     if not isinstance(v, (bool, int)) and hasattr(v, "denominator") and v.denominator == 1:
         return int(v)
     return v
+
+
+def _show_eps(eps: float) -> str:
+    """``0.05`` is not a float; the relation keeps the float just below it.  Show the short decimal
+    the user most likely typed next to the value actually used."""
+    above = float(np.nextafter(eps, math.inf))
+    typed = repr(above)
+    if (math.isfinite(above) and len(typed) < len(repr(eps))
+            and to_fraction(eps) < to_fraction(typed) < to_fraction(above)):
+        return f"{typed} (as the float below it, {eps!r})"
+    return repr(eps)
+
