@@ -1,5 +1,6 @@
 """Machine check for proofs/linear_merge.md: merging a neuron whose pre-activation is a
-non-negative combination of others, under sign agreement."""
+rational combination of others, under sign agreement (of the terms; and of z_k itself when
+a coefficient is negative), proved on sub-boxes that cover the box."""
 
 import pytest
 import sympy as sp
@@ -62,7 +63,68 @@ def test_merge_end_to_end(n, p):
     prove(vec_eq(original, reduced), hyps)
 
 
+@pytest.mark.parametrize("terms", [1, 2, 3])
+def test_mixed_sign_merge_with_the_merged_sign(terms):
+    """M2': any real c_i; the z_i AND z_k = sum c_i z_i share a sign  =>  sigma(z_k) = sum c_i sigma(z_i)."""
+    c, z = reals("c", terms), reals("z", terms)
+    s = z3.Real("s")
+    z_k = dot(c, z)
+    rhs = z3.Sum([ci * act(zi, s) for ci, zi in zip(c, z)])
+    prove(act(z_k, s) == rhs, _agree(list(z) + [z_k]))
+
+
+@pytest.mark.parametrize("terms", [1, 2, 3])
+def test_positive_coefficients_give_the_merged_sign(terms):
+    """For c_i >= 0 the sign of z_k follows from the z_i: M2 is M2' with z_k's sign implied."""
+    c, z = reals("c", terms), reals("z", terms)
+    prove(_agree(list(z) + [dot(c, z)]), [ci >= 0 for ci in c], _agree(z))
+
+
+def test_mixed_merge_end_to_end():
+    """z_2 = c0 z_0 + c1 z_1 with any real c, z_0, z_1, z_2 sharing a sign at this input: exact merge."""
+    h, W, b = reals("h", 2), real_matrix("W", 3, 2), reals("b", 3)
+    V, cc, c, s = real_matrix("V", 2, 3), reals("cc", 2), reals("c", 2), z3.Real("s")
+    hyps = [W[2][i] == c[0] * W[0][i] + c[1] * W[1][i] for i in range(2)]
+    hyps.append(b[2] == c[0] * b[0] + c[1] * b[1])
+    z = [dot(W[r], h) + b[r] for r in range(3)]
+    hyps.append(_agree(z))
+    y = [act(t, s) for t in z]
+    original = [dot(V[a], y) + cc[a] for a in range(2)]
+    reduced = [(V[a][0] + c[0] * V[a][2]) * y[0] + (V[a][1] + c[1] * V[a][2]) * y[1] + cc[a] for a in range(2)]
+    prove(vec_eq(original, reduced), hyps)
+
+
+def test_cover_lifts_the_sign_condition_to_the_box():
+    """C1: if [l, u] lies in [l1, u1] u [l2, u2] (closed pieces, here a split at t) and the sign condition
+    holds on each piece, it holds at every x of [l, u]."""
+    x, l, u, t = z3.Reals("x l u t")
+    z0, z1 = z3.Function("z0", z3.RealSort(), z3.RealSort()), z3.Function("z1", z3.RealSort(), z3.RealSort())
+    piece1 = z3.ForAll([x], z3.Implies(z3.And(l <= x, x <= t), _agree([z0(x), z1(x)])))
+    piece2 = z3.ForAll([x], z3.Implies(z3.And(t <= x, x <= u), _agree([z0(x), z1(x)])))
+    y = z3.Real("y")
+    prove(_agree([z0(y), z1(y)]), piece1, piece2, l <= y, y <= u)
+
+
 # ------------------------------------------------------------ wrong variants
+def test_wrong_mixed_merge_ignoring_the_merged_sign_fails():
+    """With a negative coefficient the terms' shared sign is not enough: z_k's sign must be included."""
+    c, z = reals("c", 2), reals("z", 2)
+    model = refute(relu(dot(c, z)) == c[0] * relu(z[0]) + c[1] * relu(z[1]), _agree(z), c[0] != 0, c[1] != 0)
+    z_k = value(model, dot(c, z))
+    assert (value(model, z[0]) >= 0 and value(model, z[1]) >= 0 and z_k < 0) or \
+        (value(model, z[0]) <= 0 and value(model, z[1]) <= 0 and z_k > 0)
+
+
+def test_wrong_cover_with_an_open_seam_fails():
+    """Pieces [l, t) and (t, u] miss t: the sign condition can fail there."""
+    x, l, u, t = z3.Reals("x l u t")
+    z0, z1 = z3.Function("z0", z3.RealSort(), z3.RealSort()), z3.Function("z1", z3.RealSort(), z3.RealSort())
+    piece1 = z3.ForAll([x], z3.Implies(z3.And(l <= x, x < t), _agree([z0(x), z1(x)])))
+    piece2 = z3.ForAll([x], z3.Implies(z3.And(t < x, x <= u), _agree([z0(x), z1(x)])))
+    y = z3.Real("y")
+    refute(_agree([z0(y), z1(y)]), piece1, piece2, l <= y, y <= u)
+
+
 def test_wrong_merge_without_sign_agreement_fails():
     c1, c2, y1, y2 = z3.Reals("c1 c2 y1 y2")
     model = refute(relu(c1 * y1 + c2 * y2) == c1 * relu(y1) + c2 * relu(y2), c1 > 0, c2 > 0)

@@ -36,7 +36,7 @@ EVIDENCE_KINDS: list[str] = [
 ]
 
 # kinds whose ``check_<kind>`` already exists in nnequiv/checker/ (update as the code lands)
-IMPLEMENTED_CHECKERS: set[str] = {"bab_tree", "lumping", "batchnorm_fold", "affine_fold"}
+IMPLEMENTED_CHECKERS: set[str] = {"bab_tree", "lumping", "batchnorm_fold", "affine_fold", "linear_merge"}
 
 FOUNDATION = "foundation"
 PLANNED = " (planned)"
@@ -103,7 +103,21 @@ CLAIMS: list[Claim] = [
              "test_wrong_merge_without_sign_agreement_fails", "test_wrong_merge_negative_coefficient_fails",
              "test_wrong_merge_bias_not_combined_fails",
              "test_wrong_merge_leaky_without_sign_agreement_fails"),
-          *_planned("linear_merge"), ("linear_merge",)),
+          "nnequiv.checker.linear_merge.check_linear_merge", "tests/test_passes_merge_linear.py",
+          ("linear_merge",)),
+    Claim("Mixed-sign merge: any c_i, the z_i AND z_k share a sign => sigma(z_k) = sum c_i sigma(z_i); "
+          "for c_i >= 0 z_k's sign is implied",
+          "linear_merge.md",
+          _c("check_linear_merge.py", "test_mixed_sign_merge_with_the_merged_sign",
+             "test_positive_coefficients_give_the_merged_sign", "test_mixed_merge_end_to_end",
+             "test_wrong_mixed_merge_ignoring_the_merged_sign_fails"),
+          "nnequiv.checker.linear_merge.check_linear_merge", "tests/test_passes_merge_linear.py",
+          ("linear_merge",)),
+    Claim("Sign condition on a cover: closed sub-boxes covering the box (closed splits) lift it to the box",
+          "linear_merge.md",
+          _c("check_linear_merge.py", "test_cover_lifts_the_sign_condition_to_the_box",
+             "test_wrong_cover_with_an_open_seam_fails"),
+          "nnequiv.checker.cover.covers", "tests/test_checker_cover.py", ("linear_merge",)),
     # --------------------------------------------------------- batchnorm fold
     Claim("BatchNorm after Gemm folds: W' = diag(s) W, b' = s (b - mu) + beta, s = gamma / sqrt(v + eps)",
           "batchnorm_fold.md",

@@ -1,4 +1,5 @@
-"""Structural evidence: ``batchnorm_fold``, ``affine_fold``, ``lumping`` (trusted).
+"""Structural evidence: ``batchnorm_fold``, ``affine_fold``, ``lumping`` (trusted; ``linear_merge``
+registers its replay here from :mod:`.linear_merge`).
 
 A structural step names the rewrite, not the target: the checker replays it on the
 step's source network (:mod:`.rewrites`, exact precondition checks), and

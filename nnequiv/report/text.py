@@ -62,6 +62,12 @@ EVIDENCE: dict[str, str] = {
                "(same activation, same layer) is removed and its outgoing weights, times rho, are added to that "
                "neuron's (positive homogeneity of ReLU / LeakyReLU). " + _REPLAYED +
                " (proofs/lumping.md, proofs/homogeneity.md).",
+    "linear_merge": "Structural rewrite: a neuron whose incoming weights and bias are an exact rational "
+                    "combination sum c_i (W_i, b_i) of kept neurons' is removed and c_i times its outgoing "
+                    "weights are added to each neuron i's. This holds only where the combined pre-activations "
+                    "share a sign (with a negative c_i, the removed neuron's too): the checker verifies that "
+                    "the recorded sub-boxes cover the box and re-derives, on each, bounds showing the shared "
+                    "sign. " + _REPLAYED + " (proofs/linear_merge.md).",
 }
 
 LIMITS: tuple[str, ...] = (
