@@ -60,6 +60,11 @@ def _planned(kind: str) -> tuple[str, str]:
     return f"nnequiv.checker.check_{kind}{PLANNED}", f"tests/test_checker_{kind}.py{PLANNED}"
 
 
+LUMPING_CHECKER = ("nnequiv.checker.structural.check_lumping; nnequiv.checker.lumping_rewrite.lumping",
+                   "tests/test_passes_lump.py; tests/test_passes_lump_conv.py; tests/test_passes_lump_tol.py; "
+                   "tests/test_structural_certificates.py")
+
+
 CLAIMS: list[Claim] = [
     # ------------------------------------------------------------- homogeneity
     Claim("ReLU / LeakyReLU positive homogeneity: sigma(rho z) = rho sigma(z) for rho >= 0",
@@ -68,12 +73,12 @@ CLAIMS: list[Claim] = [
              "test_act_positive_homogeneity_any_slope", "test_leaky_relu_positive_homogeneity",
              "test_homogeneity_extends_to_rho_zero", "test_wrong_relu_negative_rho_fails",
              "test_wrong_leaky_negative_rho_fails", "test_wrong_relu_additive_shift_fails"),
-          *_planned("lumping"), ("lumping",)),
+          *LUMPING_CHECKER, ("lumping",)),
     Claim("MaxPool positive homogeneity: max(rho a, rho b) = rho max(a, b) for rho > 0",
           "homogeneity.md",
           _c("check_homogeneity.py", "test_maxpool_positive_homogeneity",
              "test_wrong_maxpool_negative_rho_fails"),
-          *_planned("lumping"), ("lumping",)),
+          *LUMPING_CHECKER, ("lumping",)),
     # ---------------------------------------------------------------- lumping
     Claim("Proportional lumping of a pair: W_k = rho W_j, b_k = rho b_j, rho > 0, same activation; "
           "drop k, add rho V[:,k] to V[:,j]",
@@ -84,7 +89,7 @@ CLAIMS: list[Claim] = [
              "test_wrong_pair_lumping_negative_rho_fails", "test_wrong_pair_lumping_unscaled_bias_fails",
              "test_wrong_pair_lumping_missing_factor_fails",
              "test_wrong_pair_lumping_different_activations_fails"),
-          *_planned("lumping"), ("lumping",)),
+          *LUMPING_CHECKER, ("lumping",)),
     Claim("Class lumping: per-class lambda-weighted incoming sums proportional (previous layer lumped)",
           "lumping.md",
           _c("check_lumping.py", "test_class_lumping_weighted_sums",
@@ -92,7 +97,25 @@ CLAIMS: list[Claim] = [
              "test_class_quotient_preserves_preactivations",
              "test_wrong_class_lumping_plain_sums_with_proportional_classes_fails",
              "test_wrong_class_lumping_split_class_fails"),
-          *_planned("lumping"), ("lumping",)),
+          *LUMPING_CHECKER, ("lumping",)),
+    Claim("Conv channel lumping: filter and bias rho > 0 times, through channel-wise positively homogeneous "
+          "maps (ReLU, LeakyReLU, MaxPool, AveragePool), into a next Conv or a Gemm after Flatten (blocks of rows)",
+          "lumping.md",
+          _c("check_lumping.py", "test_conv_channel_proportional_at_every_pixel",
+             "test_pooled_channel_lumping_end_to_end", "test_pool_before_activation_commutes_with_scaling",
+             "test_next_conv_merge_of_input_channels_symbolic", "test_flatten_gemm_merge_of_channel_blocks_symbolic",
+             "test_wrong_maxpool_channel_lumping_negative_rho_fails"),
+          "nnequiv.checker.lumping_site.lump_site; nnequiv.checker.lumping_rewrite.lumping",
+          "tests/test_passes_lump_conv.py", ("lumping",)),
+    Claim("Nearly proportional lumping (--tol): the witness (mixing rho z_j, corrections through j) computes the "
+          "lumped network exactly; epsilon = sum of the witness bounds along the layers",
+          "lumping.md",
+          _c("check_lumping.py", "test_witness_computes_the_target_exactly",
+             "test_witness_agrees_with_the_source_when_members_are_proportional",
+             "test_wrong_witness_without_member_corrections_fails", "test_wrong_witness_with_negative_rho_fails",
+             "test_wrong_dropping_a_nearly_proportional_neuron_as_exact_fails"),
+          "nnequiv.checker.lumping_witness.inexact_witness; nnequiv.checker.structural.rewrite_bound",
+          "tests/test_passes_lump_tol.py", ("lumping",)),
     # ----------------------------------------------------------- linear merge
     Claim("Linear-combination merge: z_k = sum c_i z_i, c_i >= 0, shared sign => sigma(z_k) = sum c_i sigma(z_i) "
           "(two terms: iff y1 y2 >= 0)",

@@ -1,4 +1,4 @@
-"""Trusted replay of the structural rewrites: BatchNorm folding, affine folding, lumping.
+"""Trusted replay of the structural rewrites: BatchNorm folding, affine folding (lumping: ``lumping_rewrite``).
 
 Each function takes a source network and the rewrite a certificate step describes
 (node indices of the source), checks the rule's precondition **exactly** on the
@@ -9,10 +9,9 @@ is rounded by a fixed sequence of correctly rounded float operations, and the
 caller must bound the deviation (``structural.py``).  A violated precondition
 raises :class:`RewriteError` naming the evidence item.
 
-Rules: ``proofs/batchnorm_fold.md`` (B1, B2), ``proofs/affine_fold.md`` (A1, A2),
-``proofs/lumping.md`` (L1', L2 via the quotient network).  Node indices stay valid
-across the rewrites of one step: folds are applied to the source simultaneously,
-lumping layers one after the other (lumping changes initializers only).
+Rules: ``proofs/batchnorm_fold.md`` (B1, B2), ``proofs/affine_fold.md`` (A1, A2).
+Lumping lives in :mod:`.lumping_rewrite` (``proofs/lumping.md``).  Node indices stay
+valid across the rewrites of one step: folds are applied to the source simultaneously.
 """
 
 from __future__ import annotations
@@ -28,10 +27,7 @@ from ..exact import to_fractions
 from ..interpret import infer_shapes
 from ..ir import Network, Node
 
-__all__ = ["ACTIVATIONS", "DenseLayer", "LumpClass", "LumpLayer", "Rewrite", "RewriteError", "affine_fold",
-           "batchnorm_fold", "dense_layer", "lumping"]
-
-ACTIVATIONS = ("Relu", "LeakyRelu")
+__all__ = ["Rewrite", "RewriteError", "affine_fold", "batchnorm_fold"]
 
 
 class RewriteError(Exception):
@@ -45,8 +41,13 @@ class RewriteError(Exception):
 
 @dataclass(frozen=True, eq=False)
 class Rewrite:
+    """The replayed target.  ``witnesses`` (empty: ``(source, network)``) are pairs ``(a, b)``
+    whose deviation bounds add up to one for ``network - source`` (``b`` has ``a``'s layer
+    shapes, for a tight differential analysis)."""
+
     network: Network
     exact: bool
+    witnesses: tuple[tuple[Network, Network], ...] = ()
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -272,149 +273,3 @@ def affine_fold(net: Network, chains: Sequence[Sequence[int]]) -> Rewrite:
         for index in chain[1:]:
             nodes[index] = None
     return Rewrite(_rebuild(net, nodes, added), exact)
-
-
-# ------------------------------------------------------------------------------ lumping
-@dataclass(frozen=True)
-class LumpClass:
-    representative: int
-    members: tuple[tuple[int, Fraction], ...]      # (neuron, rho > 0)
-
-
-@dataclass(frozen=True)
-class LumpLayer:
-    activation: int                               # node index of the Relu / LeakyRelu
-    classes: tuple[LumpClass, ...]
-
-
-@dataclass(frozen=True, eq=False)
-class DenseLayer:
-    """Hidden layer ``y = act(x @ A + c)`` read by ``x' = y @ A2 (+ ...)``; node indices of the parts."""
-
-    head: int                  # Gemm / MatMul computing x @ A (+ c)
-    add: int | None            # optional Add of the bias
-    activation: int
-    next: int                  # Gemm / MatMul reading y
-    incoming: np.ndarray       # A (inputs, neurons)
-    bias: np.ndarray | None    # c (neurons,)
-    outgoing: np.ndarray       # A2 (neurons, outputs)
-
-
-def dense_layer(net: Network, activation: int, item: str = "activation") -> DenseLayer:
-    """The lumpable layer around an activation node, or RewriteError."""
-    act = _node(net, activation, item)
-    if act.op not in ACTIVATIONS:
-        raise RewriteError(item, f"{act.name!r} is {act.op}, not Relu or LeakyRelu")
-    index = {n.name: i for i, n in enumerate(net.nodes)}
-    producer = net.producer.get(act.inputs[0])
-    add_index, bias = None, None
-    if producer is not None and producer.op == "Add":
-        add_index = index[producer.name]
-        _, bias, var = _affine_parts(net, producer, item)
-        _sole_consumer(net, act.inputs[0], act, item)
-        _sole_consumer(net, var, producer, item)
-        head_node = net.producer.get(var)
-    else:
-        head_node = producer
-        if producer is not None:
-            _sole_consumer(net, act.inputs[0], act, item)
-    if head_node is None or head_node.op not in ("Gemm", "MatMul"):
-        raise RewriteError(item, f"{act.name!r} does not follow a Gemm or MatMul")
-    incoming, head_bias, _ = _affine_parts(net, head_node, item)
-    if head_bias is not None and bias is not None:
-        raise RewriteError(item, f"{act.name!r}: two biases")
-    bias = head_bias if bias is None else bias
-    if bias is not None and bias.shape != (incoming.shape[1],):
-        raise RewriteError(item, f"{act.name!r}: the bias must have one entry per neuron")
-    consumers = net.consumers.get(act.outputs[0], ())
-    if len(consumers) != 1 or any(o.name == act.outputs[0] for o in net.outputs) or \
-            consumers[0].op not in ("Gemm", "MatMul") or consumers[0].inputs[0] != act.outputs[0]:
-        raise RewriteError(item, f"the output of {act.name!r} must be read by exactly one Gemm or MatMul")
-    outgoing, _, _ = _affine_parts(net, consumers[0], item)
-    if outgoing.shape[0] != incoming.shape[1]:
-        raise RewriteError(item, "layer sizes do not fit")
-    return DenseLayer(index[head_node.name], add_index, activation, index[consumers[0].name],
-                      incoming, bias, outgoing)
-
-
-def lumping(net: Network, layers: Sequence[LumpLayer]) -> Rewrite:
-    """Apply each layer's proportional lumping in turn (L1'; later layers see the quotient, L2)."""
-    for position, layer in enumerate(layers):
-        net = _lump_layer(net, layer, f"layers/{position}")
-    return Rewrite(net, True)
-
-
-def _lump_layer(net: Network, layer: LumpLayer, item: str) -> Network:
-    dense = dense_layer(net, layer.activation, f"{item}/activation")
-    n = dense.incoming.shape[1]
-    where_layer = f"{item}/activation"
-
-    # exact values only of the neurons named in classes (converting whole matrices dominated the
-    # checker's time: benchmarks/results/checker.md)
-    def incoming(k: int) -> np.ndarray:
-        return _fractions(dense.incoming[:, k], where_layer)
-
-    def outgoing(k: int) -> np.ndarray:
-        return _fractions(dense.outgoing[k], where_layer)
-
-    bias = None if dense.bias is None else (lambda k: _fractions(dense.bias[k:k + 1], where_layer)[0])
-    removed: set[int] = set()
-    merged_rows: dict[int, np.ndarray] = {}
-    seen: set[int] = set()
-    for c, cls in enumerate(layer.classes):
-        where = f"{item}/classes/{c}"
-        j = cls.representative
-        neurons = [j] + [k for k, _ in cls.members]
-        if any(not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < n for v in neurons):
-            raise RewriteError(where, f"neuron index out of range 0..{n - 1}")
-        if seen & set(neurons) or len(set(neurons)) != len(neurons):
-            raise RewriteError(where, "a neuron belongs to two classes")
-        seen |= set(neurons)
-        merged = outgoing(j)
-        column_j = incoming(j)
-        for m, (k, rho) in enumerate(cls.members):
-            at = f"{where}/members/{m}"
-            if not isinstance(rho, Fraction) or rho <= 0:
-                raise RewriteError(f"{at}/rho", f"rho must be a rational > 0, got {rho!r}")
-            if np.any(incoming(k) != rho * column_j):
-                raise RewriteError(at, f"incoming weights of neuron {k} are not exactly {rho} times those of {j}")
-            if bias is not None and bias(k) != rho * bias(j):
-                raise RewriteError(at, f"bias of neuron {k} is not exactly {rho} times that of {j}")
-            merged = merged + rho * outgoing(k)
-            removed.add(k)
-        row, row_exact = _as_dtype(merged, dense.outgoing.dtype)
-        if not row_exact:
-            raise RewriteError(where, f"the merged outgoing weights of neuron {j} are not exactly representable "
-                                      "(inexact lumping is not certified)")
-        merged_rows[j] = row
-    keep = np.array([r for r in range(n) if r not in removed], dtype=int)
-    new_out = np.array(dense.outgoing, copy=True)
-    for j, row in merged_rows.items():
-        new_out[j] = row
-    return _write_layer(net, dense, dense.incoming[:, keep], None if dense.bias is None else dense.bias[keep],
-                        new_out[keep])
-
-
-def _write_layer(net: Network, dense: DenseLayer, incoming: np.ndarray, bias: np.ndarray | None,
-                 outgoing: np.ndarray) -> Network:
-    nodes: list[Node | None] = list(net.nodes)
-    taken, added = _names(net), {}
-    for index, matrix, bias_here in ((dense.head, incoming, dense.add is None),
-                                     (dense.next, outgoing, False)):
-        node = net.nodes[index]
-        trans = node.op == "Gemm" and int(node.attr("transB", 0))
-        name = _fresh(taken, f"{node.name}_W_lump")
-        added[name] = np.ascontiguousarray(matrix.T if trans else matrix)
-        inputs = list(node.inputs)
-        inputs[1] = name
-        if bias_here and bias is not None and len(inputs) > 2 and inputs[2]:
-            inputs[2] = _fresh(taken, f"{node.name}_B_lump")
-            added[inputs[2]] = np.ascontiguousarray(bias)
-        nodes[index] = Node(node.name, node.op, tuple(inputs), node.outputs, dict(node.attrs))
-    if dense.add is not None:
-        node = net.nodes[dense.add]
-        name = _fresh(taken, f"{node.name}_B_lump")
-        added[name] = np.ascontiguousarray(bias)
-        inputs = tuple(name if old in net.initializers else old for old in node.inputs)
-        nodes[dense.add] = Node(node.name, node.op, inputs, node.outputs, dict(node.attrs))
-    return _rebuild(net, nodes, added)

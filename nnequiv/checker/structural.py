@@ -12,6 +12,9 @@ deviation it causes on the claim's box is bounded by the differential zonotope
 analysis of the source against the replayed target (the source's lowering
 encloses BatchNorm's irrational scale and folded products with radii,
 ``proofs/pwl_radius.md``), and the claimed epsilon must be at least that bound.
+When the replay gives witness pairs (inexact lumping), the bound is the sum of theirs:
+each witness has its partner's widths and the real function of the next network in the
+chain (``proofs/lumping.md`` L5).
 An inexact step cannot support an ``exact`` or ``top1`` claim.
 
 A replay checker is ``(ReplayContext) -> (problems, target or None)``, registered
@@ -33,12 +36,13 @@ from ..ir import Network
 from ..lowering import to_pwl
 from ..spec.box import Box
 from ..spec.relation import Relation
-from . import rewrites
+from . import lumping_rewrite, rewrites
 from .diffzono import analyze
 from .leaf import assess
 from .registry import Problem
+from .rounding import add_up
 
-__all__ = ["REPLAYS", "ReplayContext", "deviation_bound", "replay"]
+__all__ = ["REPLAYS", "ReplayContext", "deviation_bound", "replay", "rewrite_bound"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,15 @@ def deviation_bound(source: Network, target: Network, box: Box) -> float:
     return float(assess(analysis, "eps", math.inf, None, f.softmax_output).value[0])
 
 
+def rewrite_bound(source: Network, result: rewrites.Rewrite, box: Box) -> float:
+    """A rigorous bound on ``|result.network - source|`` on the box: the deviation bounds of the
+    replay's witness pairs, summed with upward rounding (``proofs/composition.md``)."""
+    bound = 0.0
+    for before, witness in result.witnesses or ((source, result.network),):
+        bound = add_up(bound, deviation_bound(before, witness, box))
+    return float(bound)
+
+
 def _settle_epsilon(ctx: ReplayContext, result: rewrites.Rewrite) -> list[Problem]:
     item = f"{ctx.where}/epsilon"
     try:
@@ -88,7 +101,7 @@ def _settle_epsilon(ctx: ReplayContext, result: rewrites.Rewrite) -> list[Proble
         return [Problem(item, f"the rewrite is not exact in real arithmetic (rounded weights); it cannot support "
                               f"a {ctx.relation.kind} claim")]
     try:
-        bound = deviation_bound(ctx.source, result.network, ctx.box)
+        bound = rewrite_bound(ctx.source, result, ctx.box)
     except NnequivError as exc:
         return [Problem(item, f"the rewrite is not exact in real arithmetic and its deviation cannot be "
                               f"bounded: {exc.message}")]
@@ -157,7 +170,7 @@ def _rho(text: Any, item: str) -> Fraction:
 
 @replay("lumping")
 def check_lumping(ctx: ReplayContext) -> tuple[list[Problem], Network | None]:
-    def parse(entry: Any, item: str) -> rewrites.LumpLayer:
+    def parse(entry: Any, item: str) -> lumping_rewrite.LumpLayer:
         activation, classes = _fields(entry, item, "activation", "classes")
         if not isinstance(classes, list):
             raise rewrites.RewriteError(f"{item}/classes", "not a list")
@@ -165,12 +178,15 @@ def check_lumping(ctx: ReplayContext) -> tuple[list[Problem], Network | None]:
         for c, cls in enumerate(classes):
             where = f"{item}/classes/{c}"
             rep, members = _fields(cls, where, "representative", "members")
+            exact = cls.get("exact", True)
+            if not isinstance(exact, bool):
+                raise rewrites.RewriteError(f"{where}/exact", "must be true or false")
             if not isinstance(members, list) or not members:
                 raise rewrites.RewriteError(f"{where}/members", "a class needs at least one member")
             pairs = []
             for m, member in enumerate(members):
                 neuron, rho = _fields(member, f"{where}/members/{m}", "neuron", "rho")
                 pairs.append((_index(neuron, f"{where}/members/{m}/neuron"), _rho(rho, f"{where}/members/{m}/rho")))
-            parsed.append(rewrites.LumpClass(_index(rep, f"{where}/representative"), tuple(pairs)))
-        return rewrites.LumpLayer(_index(activation, f"{item}/activation"), tuple(parsed))
-    return _run(ctx, "layers", parse, rewrites.lumping)
+            parsed.append(lumping_rewrite.LumpClass(_index(rep, f"{where}/representative"), tuple(pairs), exact))
+        return lumping_rewrite.LumpLayer(_index(activation, f"{item}/activation"), tuple(parsed))
+    return _run(ctx, "layers", parse, lumping_rewrite.lumping)

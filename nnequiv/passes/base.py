@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, Sequence
 
-from ..errors import NnequivError
+from ..errors import NnequivError, UsageError
 from ..ir import Network
 from ..spec.box import Box
 
@@ -14,9 +14,16 @@ from ..spec.box import Box
 @dataclass(frozen=True)
 class PassOptions:
     """``box``: the input box on which inexact rewrites may be certified with an epsilon
-    (None: only rewrites that are exact in real arithmetic are applied)."""
+    (None: only rewrites that are exact in real arithmetic are applied).  ``tol``: how far
+    from proportional (relative, after normalisation) neurons ``lump`` may still merge;
+    0 (the default) lumps exactly proportional neurons only, > 0 needs a box."""
 
     box: Box | None = None
+    tol: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.tol, (int, float)) and 0.0 <= self.tol < 1.0):
+            raise UsageError(f"tolerance {self.tol!r} is not in [0, 1)", fix="e.g. --tol 1e-4")
 
 
 @dataclass(frozen=True)
@@ -69,11 +76,15 @@ INEXACT_WITHOUT_BOX = ("not exact in real arithmetic (the rewritten weights are 
 def certified_epsilon(source: Network, target: Network, box: Box) -> float:
     """The checker's bound on the deviation, padded a little (the checker re-derives it and
     accepts any claim at least as large; the pad absorbs BLAS summation-order differences)."""
-    import numpy as np
-
     from ..checker.structural import deviation_bound
 
-    bound = deviation_bound(source, target, box)
+    return padded(deviation_bound(source, target, box))
+
+
+def padded(bound: float) -> float:
+    """A claim a little above the checker's bound (0.0 stays 0.0)."""
+    import numpy as np
+
     return float(np.nextafter(bound * (1.0 + 2.0 ** -30), np.inf)) if bound > 0 else 0.0
 
 

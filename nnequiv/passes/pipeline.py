@@ -48,12 +48,14 @@ class Compression:
     reports: tuple[PassReport, ...]
 
 
-def run(net: Network, passes: Sequence[str] = DEFAULT_PASSES, box: Box | None = None) -> Compression:
-    """Apply ``passes`` in order; the certificate binds ``net`` to the result."""
+def run(net: Network, passes: Sequence[str] = DEFAULT_PASSES, box: Box | None = None,
+        tol: float = 0.0) -> Compression:
+    """Apply ``passes`` in order; the certificate binds ``net`` to the result.  ``tol``: see
+    :class:`PassOptions` (needs a box)."""
     functions = [(pass_id, get_pass(pass_id)) for pass_id in passes]
     if box is not None:
         box = box.broadcast_to(net.input.size)
-    options = PassOptions(box=box)
+    options = PassOptions(box=box, tol=tol)
     current, current_hash = net, canonical_sha256(net)
     original_hash = current_hash
     before = summarize(net)
@@ -76,9 +78,9 @@ def run(net: Network, passes: Sequence[str] = DEFAULT_PASSES, box: Box | None = 
 
 
 def compress(net: Network, passes: Sequence[str] = DEFAULT_PASSES,
-             box: Box | None = None) -> tuple[Network, dict[str, Any]]:
+             box: Box | None = None, tol: float = 0.0) -> tuple[Network, dict[str, Any]]:
     """The reduced network and the certificate of the chain ``net -> ... -> reduced``."""
-    done = run(net, passes, box)
+    done = run(net, passes, box, tol)
     return done.reduced, done.certificate
 
 
