@@ -29,8 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from nnequiv.checker import verify
-from nnequiv.checker.linear_merge import Merge, MergeLayer, merge_layer
-from nnequiv.checker.rewrites import ACTIVATIONS, RewriteError, dense_layer
+from nnequiv.checker.linear_merge import Merge, MergeLayer, dense_site, merge_layer
+from nnequiv.checker.lumping_site import ACTIVATIONS
+from nnequiv.checker.rewrites import RewriteError
 from nnequiv.ir import Network
 from nnequiv.passes.pipeline import run
 from nnequiv.spec.box import Box
@@ -104,7 +105,7 @@ def train_cnn(data: Dataset, hidden: int, seed: int, epochs: int):
 
 def rewritten(net: Network, combos: list[tuple[int, tuple[tuple[int, float], ...]]], name: str) -> Network:
     """A copy whose hidden neuron ``k`` has row and bias ``sum c_i (row_i, bias_i)`` (exact on the grid)."""
-    dense = dense_layer(net, hidden_activation(net))
+    dense = dense_site(net, hidden_activation(net))
     head = net.nodes[dense.head]
     if head.op != "Gemm" or not int(head.attr("transB", 0)) or dense.add is not None or len(head.inputs) < 3:
         raise RuntimeError(f"expected the exported fc layer as Gemm(transB=1) with a bias, got {head}")
@@ -137,7 +138,7 @@ def hidden_activation(net: Network) -> int:
 
 def _dense(net: Network, a: int) -> bool:
     try:
-        dense_layer(net, a)
+        dense_site(net, a)
         return True
     except RewriteError:
         return False
@@ -150,7 +151,7 @@ def blind_merge(net: Network, combos) -> Network:
 
 
 def _hidden(net: Network) -> int:
-    return dense_layer(net, hidden_activation(net)).incoming.shape[1]
+    return dense_site(net, hidden_activation(net)).neurons
 
 
 def _plan(hidden: int, terms: int, count: int, rng: np.random.Generator):

@@ -32,10 +32,12 @@ from ..spec.box import Box
 from .cover import covers
 from .diffzono import analyze_batch
 from .registry import Problem
-from .rewrites import Rewrite, RewriteError, _as_dtype, _fractions, _write_layer, dense_layer
+from .lumping_rewrite import _write
+from .lumping_site import Site, lump_site
+from .rewrites import Rewrite, RewriteError, _as_dtype, _fractions
 from .structural import ReplayContext, _fields, _index, _run, replay
 
-__all__ = ["Merge", "MergeLayer", "check_linear_merge", "evidence_of", "involved", "linear_merge", "merge_layer",
+__all__ = ["Merge", "MergeLayer", "check_linear_merge", "dense_site", "evidence_of", "involved", "linear_merge", "merge_layer",
            "needs_sign_evidence", "pre_activation_bounds"]
 
 _CELLS_PER_BATCH = 2 ** 23     # regions x neurons x symbols analysed at once (memory cap)
@@ -65,17 +67,26 @@ def involved(merge: Merge) -> tuple[int, ...]:
 
 
 # ------------------------------------------------------------------------------ the algebra (M3)
+def dense_site(net: Network, activation: int, item: str = "activation") -> Site:
+    """The Gemm / MatMul layer around an activation node (Conv channels are not merged: the sign
+    condition is checked per neuron, not per pixel)."""
+    site = lump_site(net, activation, item)
+    if net.nodes[site.head].op not in ("Gemm", "MatMul"):
+        raise RewriteError(item, "linear merges apply to Gemm / MatMul layers only, not to Conv channels")
+    return site
+
+
 def merge_layer(net: Network, layer: MergeLayer, item: str) -> Rewrite:
     """Drop each merged neuron, adding ``c_i`` times its outgoing weights to each term's (no sign check)."""
-    dense = dense_layer(net, layer.activation, f"{item}/activation")
-    n = dense.incoming.shape[1]
+    site = dense_site(net, layer.activation, f"{item}/activation")
+    n = site.neurons
     at_layer = f"{item}/activation"
     column = {}
 
     def incoming(k: int) -> np.ndarray:
         if k not in column:
-            bias = [] if dense.bias is None else [dense.bias[k]]
-            column[k] = _fractions(np.append(dense.incoming[:, k], bias), at_layer)
+            bias = [] if site.bias is None else [site.bias[k]]
+            column[k] = _fractions(np.append(site.incoming[k], bias), at_layer)
         return column[k]
 
     outgoing: dict[int, np.ndarray] = {}
@@ -102,20 +113,19 @@ def merge_layer(net: Network, layer: MergeLayer, item: str) -> Rewrite:
         if np.any(combination != incoming(k)):
             raise RewriteError(at, f"incoming weights and bias of neuron {k} are not exactly the stated "
                                    "combination of its terms")
-        out_k = _fractions(dense.outgoing[k], at_layer)
+        out_k = _fractions(site.outgoing[k], at_layer)
         for i, c in merge.terms:
-            current = outgoing[i] if i in outgoing else _fractions(dense.outgoing[i], at_layer)
+            current = outgoing[i] if i in outgoing else _fractions(site.outgoing[i], at_layer)
             outgoing[i] = current + c * out_k
         merged.add(k)
         terms_used |= {i for i, _ in merge.terms}
-    new_out = np.array(dense.outgoing, copy=True)
+    new_out = np.array(site.outgoing, copy=True)
     exact = True
     for i, row in outgoing.items():
-        new_out[i], row_exact = _as_dtype(row, dense.outgoing.dtype)
+        new_out[i], row_exact = _as_dtype(row, site.outgoing.dtype)
         exact &= row_exact
     keep = np.array([r for r in range(n) if r not in merged], dtype=int)
-    bias = None if dense.bias is None else dense.bias[keep]
-    return Rewrite(_write_layer(net, dense, dense.incoming[:, keep], bias, new_out[keep]), exact)
+    return Rewrite(_write(net, site, keep, new_out[keep]), exact)
 
 
 # ------------------------------------------------------------------------------ the sign condition

@@ -23,7 +23,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..checker.rewrites import DenseLayer
+from ..checker.lumping_site import Site
 from ..exact import to_fractions
 from .base import Refusal
 
@@ -40,10 +40,9 @@ class Combination:
     terms: tuple[tuple[int, Fraction], ...]
 
 
-def _rows(dense: DenseLayer) -> np.ndarray:
-    m = dense.incoming.shape[1]
-    bias = np.zeros(m) if dense.bias is None else dense.bias.astype(np.float64)
-    return np.hstack([dense.incoming.astype(np.float64).T, bias[:, None]])
+def _rows(site: Site) -> np.ndarray:
+    bias = np.zeros(site.neurons) if site.bias is None else site.bias.astype(np.float64)
+    return np.hstack([site.incoming.astype(np.float64), bias[:, None]])
 
 
 def _greedy_basis(rows: np.ndarray) -> tuple[list[int], list[int]]:
@@ -119,7 +118,7 @@ def _oriented(target: int, support: list[int], c: list[Fraction]) -> list[Combin
     return positive + ([] if any(p.neuron == target for p in positive) else [own])
 
 
-def combinations(dense: DenseLayer, where: str, max_terms: int = 4) -> tuple[list[Combination], list[Refusal]]:
+def combinations(dense: Site, where: str, max_terms: int = 4) -> tuple[list[Combination], list[Refusal]]:
     """Mergeable neurons of one layer: no merged neuron is a term of another combination."""
     rows = _rows(dense)
     if not np.all(np.isfinite(rows)):

@@ -26,7 +26,9 @@ from fractions import Fraction
 import numpy as np
 
 from ..checker import linear_merge as trusted
-from ..checker.rewrites import ACTIVATIONS, RewriteError, dense_layer
+from ..checker.linear_merge import dense_site
+from ..checker.lumping_site import ACTIVATIONS
+from ..checker.rewrites import RewriteError
 from ..errors import NnequivError
 from ..interpret import evaluate_all, evaluate_exact
 from ..ir import Network
@@ -100,7 +102,7 @@ def _refute(net: Network, blind: Network, activation: int, merge: trusted.Merge,
 
 def _layer_merges(net: Network, activation: int, name: str, box: Box | None, allow_inexact: bool,
                   witnesses: list[Witness]) -> tuple[list[trusted.Merge], list[Refusal]]:
-    dense = dense_layer(net, activation)
+    dense = dense_site(net, activation)
     found, refused = combinations(dense, name, MAX_TERMS)
     merges = []
     for combination in found:
