@@ -130,3 +130,36 @@ def test_wide_layer_is_fast():
     assert time.perf_counter() - start < 10
     assert result.stats.applied == 500
     assert summarize(result.network).neurons == 1000
+
+
+def _weight_left_mlp(layers) -> "Network":
+    """An MLP exported as VNN-COMP's ACAS/MNIST files are: 1-D input, ``MatMul(W, x)`` then ``Add(b)``."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from nnequiv.onnx_io import from_onnx_model
+
+    nodes, inits, x = [], [], "X"
+    for i, (w, b) in enumerate(layers):
+        inits += [numpy_helper.from_array(w.astype(np.float32), f"W{i}"),
+                  numpy_helper.from_array(b.astype(np.float32), f"B{i}")]
+        nodes += [helper.make_node("MatMul", [f"W{i}", x], [f"M{i}"]), helper.make_node("Add", [f"M{i}", f"B{i}"], [f"H{i}"])]
+        x = f"H{i}"
+        if i < len(layers) - 1:
+            nodes.append(helper.make_node("Relu", [x], [f"R{i}"]))
+            x = f"R{i}"
+    graph = helper.make_graph(nodes, "w_left", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [layers[0][0].shape[1]])],
+                              [helper.make_tensor_value_info(x, TensorProto.FLOAT, [layers[-1][0].shape[0]])], inits)
+    return from_onnx_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+
+
+def test_weight_left_matmul_layers_are_lumped():
+    """VNN-COMP exports (``MatMul(W, x)``, weight on the left) lump like ``x @ W`` layers."""
+    rng = np.random.default_rng(12)
+    layers = add_scaled_copy(add_scaled_copy(quantized_layers(rng, [3, 5, 4, 2]), 0, 2, 2.0, rng), 1, 1, 0.5, rng)
+    net = _weight_left_mlp(layers)
+    assert net.nodes[0].op == "MatMul" and net.nodes[0].inputs[0] in net.initializers
+    _, reduced, certificate = _lumped(net)
+    assert summarize(reduced).neurons == summarize(net).neurons - 2
+    assert certificate["claim"]["relation"]["kind"] == "exact"
+    same_function(net, reduced, rng, exact=True)

@@ -130,8 +130,8 @@ def _write(net: Network, site: Site, keep: np.ndarray, outgoing: np.ndarray) -> 
         inputs[position] = name
         nodes[index] = Node(node.name, node.op, tuple(inputs), node.outputs, dict(node.attrs))
 
-    with_input(site.next, 1, site.out_layout.stored(outgoing), "W")
-    with_input(site.head, 1, site.in_layout.stored(site.incoming[keep]), "W")
+    with_input(site.next, site.out_layout.position, site.out_layout.stored(outgoing), "W")
+    with_input(site.head, site.in_layout.position, site.in_layout.stored(site.incoming[keep]), "W")
     if site.bias is not None:
         bias = np.ascontiguousarray(site.bias[keep])
         if site.add is not None:

@@ -21,7 +21,7 @@ row; ``outgoing``: everything the next node multiplies the neuron's output(s) by
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -38,11 +38,13 @@ FLATTENS = ("Flatten", "Reshape")
 
 @dataclass(frozen=True)
 class Layout:
-    """A stored weight tensor of shape ``shape`` whose axis ``axis`` indexes neurons in blocks of ``block``."""
+    """A stored weight tensor of shape ``shape`` whose axis ``axis`` indexes neurons in blocks of ``block``;
+    it is input ``position`` of its node (1; 0 for a MatMul ``W @ x`` with the weight on the left)."""
 
     shape: tuple[int, ...]
     axis: int
     block: int = 1
+    position: int = 1
 
     def rows(self, array: np.ndarray) -> np.ndarray:
         """``(neurons, rest)``: neuron ``c``'s entries (a view when the layout allows it)."""
@@ -83,6 +85,11 @@ def _weight_layout(net: Network, node: Node, item: str, *, reading: bool) -> tup
         trans = int(node.attr("transB", 0))
         axis = (1 if trans else 0) if reading else (0 if trans else 1)
     elif node.op == "MatMul":
+        if _weight_left(net, node):        # W @ x (VNN-COMP exports): neurons index W's rows
+            weight = _constant(net, node.inputs[0], item, "weight")
+            if weight.ndim != 2:
+                raise RewriteError(item, f"{node.name!r}: weight must be a matrix")
+            return weight, Layout(weight.shape, 1 if reading else 0, position=0)
         axis = 0 if reading else 1
     elif node.op == "Conv":
         if int(node.attr("group", 1)) != 1:
@@ -97,6 +104,10 @@ def _weight_layout(net: Network, node: Node, item: str, *, reading: bool) -> tup
     if weight.ndim != 2 if node.op != "Conv" else weight.ndim < 3:
         raise RewriteError(item, f"{node.name!r}: weight must be a matrix (Conv: a filter bank)")
     return weight, Layout(weight.shape, axis)
+
+
+def _weight_left(net: Network, node: Node) -> bool:
+    return node.op == "MatMul" and node.inputs[0] in net.initializers and node.inputs[1] not in net.initializers
 
 
 def _head(net: Network, start: str, act: Node, item: str) -> tuple[Node, Node | None, np.ndarray | None]:
@@ -140,7 +151,7 @@ def _next(net: Network, act: Node, conv_head: bool, item: str) -> tuple[Node | N
         if len(consumers) != 1 or any(o.name == tensor for o in net.outputs):
             raise RewriteError(item, f"tensor {tensor!r} after {act.name!r} must be read by exactly one node")
         node = consumers[0]
-        if node.inputs[0] != tensor:
+        if node.inputs[0] != tensor and not (flatten is None and _weight_left(net, node) and node.inputs[1] == tensor):
             raise RewriteError(item, f"{node.name!r} does not read {tensor!r} as its first input")
         if conv_head and flatten is None and node.op in POOLS:
             tensor = node.outputs[0]
@@ -195,7 +206,7 @@ def lump_site(net: Network, activation: int, item: str = "activation") -> Site:
     flatten, nxt, _ = _next(net, act, conv_head, item)
     out_weight, out_layout = _weight_layout(net, nxt, item, reading=True)
     block = _flatten_block(net, flatten, neurons, item) if flatten is not None else 1
-    out_layout = Layout(out_layout.shape, out_layout.axis, block)
+    out_layout = replace(out_layout, block=block)
     if out_weight.shape[out_layout.axis] != neurons * block:
         raise RewriteError(item, f"layer sizes do not fit: {neurons} neurons, {nxt.name!r} reads "
                                  f"{out_weight.shape[out_layout.axis]} inputs")

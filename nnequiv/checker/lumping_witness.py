@@ -47,6 +47,8 @@ def _rho(value: Fraction, dtype: np.dtype, item: str):
 
 def inexact_witness(net: Network, site: Site, classes, merged: dict[int, np.ndarray], item: str) -> Network:
     """The witness of one lumped layer; ``classes``: ``(position, LumpClass)`` of its inexact classes."""
+    if site.in_layout.position != 1 or site.out_layout.position != 1:
+        raise RewriteError(item, "inexact lumping of a MatMul with the weight on the left (W @ x) is not supported")
     dtype = site.outgoing.dtype
     n = site.neurons
     nodes: list[Node | None] = list(net.nodes)
