@@ -22,6 +22,7 @@ from ..onnx_io import canonical_sha256
 from ..spec.box import Box
 from ..spec.relation import Relation
 from . import bab_tree  # noqa: F401  (registers the evidence kind)
+from . import simplify_rewrites  # noqa: F401  (its replays are registered in structural.py)
 from .registry import EVIDENCE, Problem, StepContext
 from .rounding import add_up
 from .structural import REPLAYS, ReplayContext
