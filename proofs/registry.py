@@ -36,7 +36,8 @@ EVIDENCE_KINDS: list[str] = [
 ]
 
 # kinds whose ``check_<kind>`` already exists in nnequiv/checker/ (update as the code lands)
-IMPLEMENTED_CHECKERS: set[str] = {"bab_tree", "lumping", "batchnorm_fold", "affine_fold", "linear_merge"}
+IMPLEMENTED_CHECKERS: set[str] = {"bab_tree", "lumping", "batchnorm_fold", "affine_fold", "linear_merge",
+                                  "bias_propagation", "channel_removal"}
 
 FOUNDATION = "foundation"
 PLANNED = " (planned)"
@@ -64,6 +65,7 @@ LUMPING_CHECKER = ("nnequiv.checker.structural.check_lumping; nnequiv.checker.lu
                    "tests/test_passes_lump.py; tests/test_passes_lump_conv.py; tests/test_passes_lump_tol.py; "
                    "tests/test_structural_certificates.py")
 
+_SIMPLIFY_TEST = "tests/test_passes_simplify.py; tests/test_simplify_certificates.py"
 
 CLAIMS: list[Claim] = [
     # ------------------------------------------------------------- homogeneity
@@ -168,7 +170,8 @@ CLAIMS: list[Claim] = [
              "test_gemm_dead_neuron_end_to_end", "test_gemm_zero_outgoing_weights_removal",
              "test_wrong_gemm_dead_neuron_dropped_without_bias_fails",
              "test_wrong_gemm_dead_neuron_bias_not_activated_fails"),
-          *_planned("bias_propagation"), ("bias_propagation",)),
+          "nnequiv.checker.structural.check_bias_propagation; nnequiv.checker.simplify_rewrites.bias_propagation",
+          _SIMPLIFY_TEST, ("bias_propagation", "channel_removal")),
     Claim("Constant Conv channel: spatial bias exact; scalar bias fold exact only without padding",
           "bias_propagation.md",
           _c("check_bias_propagation.py", "test_conv_dead_channel_is_constant_even_with_padding",
@@ -176,7 +179,8 @@ CLAIMS: list[Claim] = [
              "test_conv_constant_channel_scalar_fold_exact_without_padding",
              "test_wrong_conv_scalar_bias_fold_with_padding_fails_at_border",
              "test_wrong_conv_scalar_bias_fold_z3_counterexample"),
-          *_planned("bias_propagation"), ("bias_propagation", "channel_removal")),
+          "nnequiv.checker.simplify_rewrites.Propagator._conv_taps / build", _SIMPLIFY_TEST,
+          ("bias_propagation", "channel_removal")),
     # -------------------------------------------------------- channel removal
     Claim("Channel removal through a residual Add: exact iff zero (or constant, folded) on every branch",
           "channel_removal.md",
@@ -184,7 +188,43 @@ CLAIMS: list[Claim] = [
              "test_constant_on_every_branch_removal_with_bias_fold", "test_sum_must_be_constant_necessity",
              "test_wrong_zero_on_one_branch_only_fails", "test_wrong_constant_channel_without_bias_fold_fails",
              "test_wrong_constant_channel_fold_without_activation_fails"),
-          *_planned("channel_removal"), ("channel_removal",)),
+          "nnequiv.checker.channels.channel_path / channel_values; nnequiv.checker.removal.remove_channels",
+          _SIMPLIFY_TEST, ("channel_removal", "bias_propagation")),
+    # --------------------------------------------------------------- simplify
+    Claim("A zero-input channel stays constant through the chain: constant Add, BN with a rational root, "
+          "Relu / LeakyRelu, pooling without counted padding",
+          "simplify.md",
+          _c("check_simplify.py", "test_per_channel_ops_map_a_constant_to_the_stated_constant",
+             "test_batchnorm_of_a_constant_uses_the_exact_root", "test_wrong_batchnorm_without_square_root_fails",
+             "test_average_pool_without_counted_padding_keeps_a_constant",
+             "test_wrong_average_pool_counting_padding_is_not_constant"),
+          "nnequiv.checker.channels.channel_values", _SIMPLIFY_TEST, ("bias_propagation",)),
+    Claim("Spatial bias of a constant channel through a padded Conv by border patterns (strides, dilations, "
+          "asymmetric pads); a uniform bias is wrong at the border",
+          "simplify.md",
+          _c("check_simplify.py", "test_spatial_bias_by_border_patterns_equals_the_conv_of_the_constant",
+             "test_wrong_uniform_bias_after_padded_conv_is_detected",
+             "test_wrong_pattern_ignoring_dilation_is_detected"),
+          "nnequiv.checker.simplify_rewrites.Propagator.conv_patterns / _spatial",
+          "tests/test_passes_simplify.py::test_constant_channel_into_padded_conv_gets_a_spatial_bias_exact_at_the_borders",
+          ("bias_propagation",)),
+    Claim("Grouped Conv reader: the constant reaches only its group; Flatten reader: a block of H*W columns; "
+          "propagations commute (accumulated, rounded once)",
+          "simplify.md",
+          _c("check_simplify.py", "test_grouped_reader_constant_reaches_only_its_group",
+             "test_wrong_grouped_reader_constant_into_every_output_fails", "test_flatten_block_contribution",
+             "test_propagations_in_any_order_give_the_same_bias"),
+          "nnequiv.checker.simplify_rewrites.Propagator.fold", _SIMPLIFY_TEST, ("bias_propagation",)),
+    Claim("Removal of channels every reader of the channel space weighs with zeros (all residual branches), "
+          "with BN parameters; Concat(h, h) and one residual branch are not enough",
+          "simplify.md",
+          _c("check_simplify.py", "test_removal_through_batchnorm_drops_its_parameters",
+             "test_unread_channel_of_a_residual_space_is_removed_from_every_branch",
+             "test_wrong_residual_removal_with_a_branch_reader_fails",
+             "test_wrong_concat_of_itself_removal_with_one_copy_read_fails",
+             "test_wrong_removal_on_one_residual_branch_fails"),
+          "nnequiv.checker.structural.check_channel_removal; nnequiv.checker.removal.channel_removal",
+          _SIMPLIFY_TEST, ("channel_removal",)),
     # ------------------------------------------------------------ affine fold
     Claim("Affine folding: W2 (W1 x + b1) + b2 = (W2 W1) x + (W2 b1 + b2)",
           "affine_fold.md",

@@ -1,5 +1,5 @@
-"""Structural evidence: ``batchnorm_fold``, ``affine_fold``, ``lumping`` (trusted; ``linear_merge``
-registers its replay here from :mod:`.linear_merge`).
+"""Structural evidence: ``batchnorm_fold``, ``affine_fold``, ``lumping``, ``bias_propagation``,
+``channel_removal`` (trusted; ``linear_merge`` registers its replay here from :mod:`.linear_merge`).
 
 A structural step names the rewrite, not the target: the checker replays it on the
 step's source network (:mod:`.rewrites`, exact precondition checks), and
@@ -36,7 +36,7 @@ from ..ir import Network
 from ..lowering import to_pwl
 from ..spec.box import Box
 from ..spec.relation import Relation
-from . import lumping_rewrite, rewrites
+from . import lumping_rewrite, removal, rewrites, simplify_rewrites
 from .diffzono import analyze
 from .leaf import assess
 from .registry import Problem
@@ -190,3 +190,28 @@ def check_lumping(ctx: ReplayContext) -> tuple[list[Problem], Network | None]:
             parsed.append(lumping_rewrite.LumpClass(_index(rep, f"{where}/representative"), tuple(pairs), exact))
         return lumping_rewrite.LumpLayer(_index(activation, f"{item}/activation"), tuple(parsed))
     return _run(ctx, "layers", parse, lumping_rewrite.lumping)
+
+
+def _name(value: Any, item: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise rewrites.RewriteError(item, f"not a node name: {value!r}")
+    return value
+
+
+@replay("bias_propagation")
+def check_bias_propagation(ctx: ReplayContext) -> tuple[list[Problem], Network | None]:
+    def parse(entry: Any, item: str) -> simplify_rewrites.Propagation:
+        node, channel = _fields(entry, item, "node", "channel")
+        return simplify_rewrites.Propagation(_name(node, f"{item}/node"), _index(channel, f"{item}/channel"))
+    return _run(ctx, "propagations", parse, simplify_rewrites.bias_propagation)
+
+
+@replay("channel_removal")
+def check_channel_removal(ctx: ReplayContext) -> tuple[list[Problem], Network | None]:
+    def parse(entry: Any, item: str) -> removal.Removal:
+        node, channels = _fields(entry, item, "node", "channels")
+        if not isinstance(channels, list):
+            raise rewrites.RewriteError(f"{item}/channels", "not a list")
+        return removal.Removal(_name(node, f"{item}/node"),
+                               tuple(_index(k, f"{item}/channels/{i}") for i, k in enumerate(channels)))
+    return _run(ctx, "removals", parse, removal.channel_removal)

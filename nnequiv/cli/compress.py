@@ -76,7 +76,7 @@ def _print(done, report, output: str, cert: str) -> None:
     console.print(f"reduced model written to {output}; certificate to {cert} "
                   f"(claim: {claim['relation']['kind']}, bound {float.fromhex(claim['bound']):.3g})")
     if report.valid:
-        console.print(f"[bold green]VALID[/]: the checker accepts the chain of {len(done.reports)} steps")
+        console.print(f"[bold green]VALID[/]: the checker accepts the chain of {len(done.certificate['steps'])} steps")
     else:
         console.print("[bold red]INVALID[/]: the checker rejects the certificate")
         for problem in report.problems:

@@ -17,10 +17,11 @@ from .base import Pass, PassOptions, PassResult, PassStats, Refusal
 __all__ = ["EVIDENCE_OF_PASS", "PASSES", "Pass", "PassOptions", "PassResult", "PassStats", "Refusal", "get_pass", "register_pass"]
 
 PASSES: dict[str, Pass] = {}
-_MODULES = ("fuse_bn", "fold_affine", "lump", "merge_linear")
-# the evidence kind each pass writes (each has an entry in proofs/registry.py)
+_MODULES = ("fuse_bn", "fold_affine", "lump", "merge_linear", "simplify")
+# the evidence kind each pass writes (each has an entry in proofs/registry.py); ``simplify`` writes a
+# ``bias_propagation`` step before its ``channel_removal`` step (PassResult.steps)
 EVIDENCE_OF_PASS: dict[str, str] = {"fuse-bn": "batchnorm_fold", "fold-affine": "affine_fold", "lump": "lumping",
-                                     "merge-linear": "linear_merge"}
+                                    "merge-linear": "linear_merge", "simplify": "channel_removal"}
 
 
 def register_pass(pass_id: str):

@@ -55,14 +55,24 @@ class PassStats:
 @dataclass(frozen=True, eq=False)
 class PassResult:
     """The rewritten network, the certificate step describing the rewrite (``kind``, its
-    evidence and ``epsilon``; the pipeline adds ``from``/``to``) and statistics."""
+    evidence and ``epsilon``; the pipeline adds ``from``/``to``) and statistics.
+
+    ``earlier``: steps of the same pass that come before ``step``, each with the network it
+    produces (a pass such as ``simplify`` writes one step per evidence kind)."""
 
     network: Network
     step: Mapping[str, Any]
     stats: PassStats = PassStats()
+    earlier: tuple[tuple[Mapping[str, Any], Network], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "step", MappingProxyType(dict(self.step)))
+        object.__setattr__(self, "earlier", tuple((MappingProxyType(dict(s)), n) for s, n in self.earlier))
+
+    @property
+    def steps(self) -> tuple[tuple[Mapping[str, Any], Network], ...]:
+        """Every step of the pass in order, each with its target network."""
+        return self.earlier + ((self.step, self.network),)
 
 
 Pass = Callable[[Network, PassOptions], PassResult]

@@ -1,10 +1,11 @@
 """Chain passes and build the certificate of the whole chain.
 
 ``compress(net, passes, box=None) -> (reduced, certificate)``.  One step per pass
-application (also when the pass changed nothing), each with the canonical hashes of
-its source and target; intermediate models are not shipped -- the checker replays
-every structural step.  The claim is ``exact`` when every step is exact, else
-``eps`` with the steps' epsilons summed with upward rounding (as the checker does).
+application (also when the pass changed nothing; a pass may write several:
+``PassResult.steps``), each with the canonical hashes of its source and target;
+intermediate models are not shipped -- the checker replays every structural step.
+The claim is ``exact`` when every step is exact, else ``eps`` with the steps'
+epsilons summed with upward rounding (as the checker does).
 Without a box only exact rewrites are made, and the claim's box is every finite
 float64 input (the rewrites are identities over all of R^n).
 """
@@ -63,16 +64,18 @@ def run(net: Network, passes: Sequence[str] = DEFAULT_PASSES, box: Box | None = 
     for pass_id, function in functions:
         start = time.perf_counter()
         result = function(current, options)
-        target_hash = canonical_sha256(result.network)
+        for step, target in result.steps:
+            target_hash = canonical_sha256(target)
+            evidence = dict(step)
+            steps.append({"kind": evidence.pop("kind"), "from": current_hash, "to": target_hash,
+                          "epsilon": evidence.pop("epsilon"), "pass": pass_id, **evidence})
+            total = float(add_up(total, float.fromhex(steps[-1]["epsilon"])))
+            current_hash = target_hash
         seconds = time.perf_counter() - start
         after = summarize(result.network)
-        evidence = dict(result.step)
-        steps.append({"kind": evidence.pop("kind"), "from": current_hash, "to": target_hash,
-                      "epsilon": evidence.pop("epsilon"), "pass": pass_id, **evidence})
-        total = float(add_up(total, result.stats.epsilon))
         reports.append(PassReport(pass_id, result.stats, (before.neurons, after.neurons),
                                   (before.parameters, after.parameters), seconds))
-        current, current_hash, before = result.network, target_hash, after
+        current, before = result.network, after
     certificate = _certificate(net, original_hash, current, current_hash, steps, total, box, reports)
     return Compression(current, certificate, tuple(reports))
 
