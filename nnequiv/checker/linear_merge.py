@@ -35,7 +35,7 @@ from .registry import Problem
 from .lumping_rewrite import _write
 from .lumping_site import Site, lump_site
 from .rewrites import Rewrite, RewriteError, _as_dtype, _fractions
-from .structural import ReplayContext, _fields, _index, _run, replay
+from .structural import ReplayContext, _fields, _index, _run, rational, replay
 
 __all__ = ["Merge", "MergeLayer", "check_linear_merge", "dense_site", "evidence_of", "involved", "linear_merge", "merge_layer",
            "needs_sign_evidence", "pre_activation_bounds"]
@@ -196,12 +196,7 @@ def linear_merge(net: Network, layers: Sequence[MergeLayer], box: Box) -> Rewrit
 
 # ------------------------------------------------------------------------------ evidence
 def _coefficient(text: Any, item: str) -> Fraction:
-    if not isinstance(text, str) or len(text) > 2000:
-        raise RewriteError(item, "a coefficient is a rational written as a string 'p/q'")
-    try:
-        value = Fraction(text)
-    except (ValueError, ZeroDivisionError):
-        raise RewriteError(item, f"not a rational: {text[:40]!r}") from None
+    value = rational(text, item, "a coefficient")
     if value == 0:
         raise RewriteError(item, "a coefficient must be non-zero")
     return value

@@ -155,13 +155,19 @@ def check_affine_fold(ctx: ReplayContext) -> tuple[list[Problem], Network | None
     return _run(ctx, "chains", parse, rewrites.affine_fold)
 
 
-def _rho(text: Any, item: str) -> Fraction:
+def rational(text: Any, item: str, what: str) -> Fraction:
+    """A rational written as a string ``'p/q'`` (length-capped: the checker must not be made to
+    parse huge numbers)."""
     if not isinstance(text, str) or len(text) > 2000:
-        raise rewrites.RewriteError(item, "rho must be a rational written as a string 'p/q'")
+        raise rewrites.RewriteError(item, f"{what} must be a rational written as a string 'p/q'")
     try:
-        value = Fraction(text)
+        return Fraction(text)
     except (ValueError, ZeroDivisionError):
         raise rewrites.RewriteError(item, f"not a rational: {text[:40]!r}") from None
+
+
+def _rho(text: Any, item: str) -> Fraction:
+    value = rational(text, item, "rho")
     if value <= 0:
         raise rewrites.RewriteError(item, f"rho must be > 0 (negative proportionality does not lump through "
                                           f"ReLU), got {text!r}")
