@@ -21,7 +21,7 @@ from ..ir import Network
 from ..onnx_io import canonical_sha256
 from ..spec.box import Box
 from ..spec.relation import Relation
-from . import bab_tree  # noqa: F401  (registers the evidence kind)
+from . import bab_tree, dead, perturbation, permutation  # noqa: F401  (register their kinds)
 from .registry import EVIDENCE, Problem, StepContext
 from .rounding import add_up
 from .structural import REPLAYS, ReplayContext
