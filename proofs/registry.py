@@ -33,11 +33,13 @@ EVIDENCE_KINDS: list[str] = [
     "stable_relu",
     "bound_proof",
     "bab_tree",
+    "permutation",
+    "weight_perturbation",
 ]
 
 # kinds whose ``check_<kind>`` already exists in nnequiv/checker/ (update as the code lands)
 IMPLEMENTED_CHECKERS: set[str] = {"bab_tree", "lumping", "batchnorm_fold", "affine_fold", "linear_merge",
-                                  "bias_propagation", "channel_removal"}
+                                  "bias_propagation", "channel_removal", "permutation", "weight_perturbation"}
 
 FOUNDATION = "foundation"
 PLANNED = " (planned)"
@@ -370,6 +372,43 @@ CLAIMS: list[Claim] = [
              "test_wrong_missing_leaf_fails"),
           "nnequiv.checker.bab_tree.check_bab_tree; nnequiv.checker.diffzono._phases",
           "tests/test_checker_bab_tree.py" + PLANNED, ("bab_tree",)),
+    # ------------------------------------------------------- structural match
+    Claim("Permutation of a layer's neurons / channels (producer rows, per-channel parameters, consumer "
+          "columns; Flatten blocks) through channel-wise ops is exact",
+          "structural_match.md",
+          _c("check_structural_match.py", "test_permutation_commutes_with_an_elementwise_activation",
+             "test_permuted_layer_pair_is_the_same_function_symbolic", "test_permuted_mlp_end_to_end_exact",
+             "test_flatten_turns_a_channel_permutation_into_column_blocks", "test_maxpool_acts_channel_by_channel",
+             "test_wrong_permuting_rows_without_the_consumer_columns_fails",
+             "test_wrong_flatten_permutation_of_single_columns_fails"),
+          "nnequiv.checker.permutation.check_permutation",
+          "tests/test_structural_match.py::test_permuted_cnn_channels_through_pool_and_flatten", ("permutation",)),
+    Claim("Weight perturbation: |z_f - z_g| <= (|W_f| + R_f) D + (|W_f - W_g| + R_f + R_g) M + |b_f - b_g| + rb; "
+          "1-Lipschitz activations, MaxPool, Add, average; same graph and weights => same function",
+          "structural_match.md",
+          _c("check_structural_match.py", "test_difference_through_a_linear_layer_identity", "test_product_bound",
+             "test_linear_difference_bound", "test_linear_difference_bound_with_weight_radii",
+             "test_enclosure_of_a_linear_layer_with_uncertain_weights",
+             "test_activation_difference_is_one_lipschitz_and_zero_when_both_inactive", "test_maxpool_difference",
+             "test_wrong_linear_bound_without_the_weight_gap_fails",
+             "test_wrong_leaky_slope_above_one_is_not_lipschitz_one",
+             "test_wrong_both_inactive_with_only_g_inactive_fails"),
+          "nnequiv.checker.perturbation.check_weight_perturbation",
+          "tests/test_structural_match.py::test_perturbation_bound_is_sound_by_sampling", ("weight_perturbation",)),
+    Claim("BatchNorm absorbed into the layer before it as an enclosure: |W s - fl(W s_fl)| <= |W| R_s + 2u |fl| + ETA",
+          "structural_match.md",
+          _c("check_structural_match.py", "test_absorbed_weight_radius",
+             "test_wrong_absorbed_weight_radius_without_scale_radius_fails"),
+          "nnequiv.checker.graph_align._absorb_batchnorm",
+          "tests/test_structural_match.py::test_torch_batchnorm_fold_within_a_proved_epsilon",
+          ("weight_perturbation",)),
+    Claim("Float slack: a nonnegative expression of at most 100 roundings times 1 + 2^-40, rounded up, is an upper bound",
+          "structural_match.md",
+          _c("check_structural_match.py", "test_generous_factor_covers_a_hundred_roundings",
+             "test_wrong_generous_factor_for_a_billion_roundings_fails"),
+          "nnequiv.checker.graph_align.generous",
+          "tests/test_structural_match.py::test_perturbation_bound_is_sound_by_sampling",
+          ("weight_perturbation",)),
     # ------------------------------------------------------------ foundations
     Claim("Float64 rounding: |theta_n| <= gamma_n = n u / (1 - n u) (Higham, Lemma 3.1)",
           "rounding.md",

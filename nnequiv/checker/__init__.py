@@ -1,7 +1,8 @@
 """The trusted checker.  It re-verifies certificates using only: the IR and ONNX
-reader, lowering to the piecewise-linear form, and the rigorous bound rules in this
-package.  It imports no solver, no compression pass and no search code (a test
-enforces this).  ``verify`` is imported lazily so the bound modules can be used alone."""
+reader, the interpreter's shape inference and window geometry, lowering to the
+piecewise-linear form, and the rigorous bound rules in this package.  It imports no
+solver, no compression pass and no search code (a test enforces this).  ``verify`` is
+imported lazily so the bound modules can be used alone."""
 
 from __future__ import annotations
 

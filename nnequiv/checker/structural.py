@@ -19,7 +19,8 @@ An inexact step cannot support an ``exact`` or ``top1`` claim.
 
 A replay checker is ``(ReplayContext) -> (problems, target or None)``, registered
 with ``@replay(kind)`` in :data:`REPLAYS` (separate from the ``EVIDENCE`` registry,
-whose checkers compare two given networks).
+whose checkers compare two given networks).  ``permutation`` (:mod:`.permutation`) registers
+here too.
 """
 
 from __future__ import annotations

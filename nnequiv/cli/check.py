@@ -149,6 +149,12 @@ def _print_human(verdict, relation, cert_path: str | None) -> None:
         console.print(f"  reduced  {_short(cex.reduced_output)}")
         console.print(f"  deviation {cex.deviation:.6g} (float32 onnxruntime: {_num(cex.float32_deviation)})")
     console.print(f"time {verdict.time_s:.2f} s, regions {verdict.stats.get('regions', 0)}")
+    structural = verdict.stats.get("structural")
+    if structural and structural.get("matched"):
+        console.print(f"decided by the structural match ({' -> '.join(structural['steps'])}), "
+                      f"{structural['time_s']:.2f} s")
+    elif structural and structural.get("failure"):
+        console.print(f"structural match failed, numeric engine used: {structural['failure']}")
     if cert_path:
         console.print(f"certificate written to {cert_path} (re-check: nnequiv verify {cert_path} ORIGINAL REDUCED)")
 

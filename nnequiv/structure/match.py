@@ -1,0 +1,159 @@
+"""Decide a pair structurally: lumping, permutations, then a weight comparison (untrusted search).
+
+1. Normalise both graphs (:func:`nnequiv.checker.graph_align.normalise`: Identity dropped,
+   BatchNorm folded into the layer before it).  If they do not align, remove the original's
+   dead neurons (zero incoming weights: the ``simplify`` pass, ``bias_propagation`` and
+   ``channel_removal`` steps), then lump its exactly proportional neurons (the ``lump``
+   pass), trying again after each.
+2. Infer each hidden layer's permutation (:mod:`.permutations`) and apply it with the
+   checker's own replay (:func:`nnequiv.checker.permutation.permute`).
+3. Bound the remaining weight difference with the checker's analysis
+   (:func:`nnequiv.checker.perturbation.perturbation_bound`): 0 and exact when every weight
+   is equal, else a proved epsilon (float rounding of a BatchNorm fold done by another tool).
+
+The certificate chains ``bias_propagation`` -> ``channel_removal`` -> ``lumping`` -> ``permutation`` -> ``weight_perturbation`` steps (each
+only when needed) and is re-verified by ``nnequiv verify``.  Any failure is reported with
+where it happened; the caller then falls back to the numeric engine.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..checker.graph_align import AlignError, align, normalise
+from ..checker.permutation import permute
+from ..checker.perturbation import perturbation_bound
+from ..checker.rewrites import RewriteError
+from ..checker.rounding import add_up
+from ..errors import NnequivError
+from ..ir import Network
+from ..onnx_io import canonical_sha256
+from ..spec.box import Box
+from ..spec.relation import Relation
+from .permutations import infer
+
+__all__ = ["StructuralResult", "match_structure"]
+
+
+@dataclass(frozen=True)
+class StructuralResult:
+    certificate: dict[str, Any] | None      # None: not decided structurally
+    bound: float | None                      # proved bound on max |f - g| (0.0 when exact)
+    exact: bool
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def _dead_removed(net: Network):
+    """The ``simplify`` pass: dead neurons/channels (zero incoming weights) removed after their
+    constant output is propagated downstream (its ``bias_propagation`` and ``channel_removal`` steps)."""
+    from ..passes import PassOptions, get_pass
+
+    result = get_pass("simplify")(net, PassOptions())
+    return result if result.stats.applied else None
+
+
+def _lumped(net: Network):
+    from ..passes import PassOptions, get_pass
+
+    result = get_pass("lump")(net, PassOptions())
+    return result if result.stats.applied else None
+
+
+def _aligned(original: Network, reduced: Network, steps: list[dict[str, Any]], stats: dict[str, Any]):
+    """The original (dead neurons removed and lumped if needed) and both stage lists, or None with
+    ``stats["failure"]`` set."""
+    g = normalise(reduced)
+    current, failure = original, None
+    for simplify in (None, _dead_removed, _lumped):
+        if simplify is not None:
+            simplified = simplify(current)
+            if simplified is None:
+                continue
+            for step, network in simplified.steps:
+                steps.append({**step, "from": canonical_sha256(current), "to": canonical_sha256(network)})
+                stats.setdefault("simplified", []).append(step["kind"])
+                current = network
+        try:
+            f = normalise(current)
+            align(f, g)
+            return current, f, g
+        except AlignError as exc:
+            failure = failure or str(exc)
+    stats["failure"] = failure + ("" if not steps else f" (also after {', '.join(s['kind'] for s in steps)})")
+    return None
+
+
+def match_structure(original: Network, reduced: Network, box: Box, relation: Relation) -> StructuralResult:
+    started = time.monotonic()
+    stats: dict[str, Any] = {"matched": False}
+    steps: list[dict[str, Any]] = []
+
+    def finish(certificate=None, bound=None, exact=False) -> StructuralResult:
+        stats["time_s"] = round(time.monotonic() - started, 4)
+        return StructuralResult(certificate, bound, exact, stats)
+
+    try:
+        aligned = _aligned(original, reduced, steps, stats)
+        if aligned is None:
+            return finish()
+        current, f, g = aligned
+        stats["stages"] = len(f)
+        inference = infer(f, g)
+        stats["permuted_layers"] = [{"node": p.node, "moved": int(np.sum(np.array(p.order) != np.arange(len(p.order))))}
+                                    for p in inference.layers]
+        layers = inference.layers
+        if inference.failure is not None:      # still compare the graphs as they are (e.g. pruned weights)
+            stats["permutation_failure"] = inference.failure
+            layers = ()
+        if layers:
+            position = {n.name: i for i, n in enumerate(current.nodes)}
+            layers = [(position[p.node], np.array(p.order)) for p in layers]
+            permuted = permute(current, layers).network
+            steps.append({"kind": "permutation", "from": canonical_sha256(current), "to": canonical_sha256(permuted),
+                          "epsilon": (0.0).hex(),
+                          "layers": [{"node": i, "permutation": [int(v) for v in o]} for i, o in layers]})
+            current = permuted
+        bound = perturbation_bound(current, reduced, box, relation.outputs)
+    except (AlignError, RewriteError, NnequivError) as exc:
+        stats["failure"] = str(exc)
+        return finish()
+    except (ValueError, KeyError, IndexError, TypeError, ArithmeticError) as exc:   # a graph we do not model
+        stats["failure"] = f"the graphs could not be compared ({type(exc).__name__}: {exc})"
+        return finish()
+    stats["bound"] = bound.value
+    stats["exact"] = bound.exact
+    if not bound.exact and (relation.kind != "eps" or not bound.value <= relation.eps):
+        need = "an exact match" if relation.kind != "eps" else f"eps {relation.eps!r}"
+        stats["failure"] = (f"the weights differ: deviation proved <= {bound.value!r}, the relation needs {need}"
+                            + (f" (no permutation found: {stats['permutation_failure']})"
+                               if "permutation_failure" in stats else ""))
+        return finish(bound=bound.value)
+    epsilon = 0.0 if bound.exact else min(relation.eps, float(np.nextafter(bound.value * (1 + 1e-9), np.inf)))
+    reduced_hash = canonical_sha256(reduced)
+    if not steps or steps[-1]["to"] != reduced_hash or epsilon:
+        steps.append({"kind": "weight_perturbation", "from": canonical_sha256(current), "to": reduced_hash,
+                      "epsilon": epsilon.hex()})
+    total = 0.0
+    for step in steps:
+        total = float(add_up(total, float.fromhex(step["epsilon"])))
+    stats.update(matched=True, steps=[s["kind"] for s in steps])
+    return finish(_certificate(original, reduced, box, relation, total, steps), total, bound.exact)
+
+
+def _certificate(original: Network, reduced: Network, box: Box, relation: Relation, bound: float,
+                 steps: list[dict[str, Any]]) -> dict[str, Any]:
+    from .. import __version__
+
+    return {
+        "schema": "nnequiv/certificate@1",
+        "claim": {"verdict": "equivalent", "relation": relation.to_json(), "box": box.to_json(),
+                  "bound": float(bound).hex()},
+        "models": {"original": {"sha256": canonical_sha256(original), "name": original.name},
+                   "reduced": {"sha256": canonical_sha256(reduced), "name": reduced.name}},
+        "steps": steps,
+        "metadata": {"tool": f"nnequiv {__version__}", "method": "structural match"},
+    }
