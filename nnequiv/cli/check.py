@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from ..errors import EXIT_EQUIVALENT, EXIT_NOT_EQUIVALENT, EXIT_UNKNOWN, UsageError
+from .progress import TransientStatus
 
 EXIT_CODES = {"equivalent": EXIT_EQUIVALENT, "not_equivalent": EXIT_NOT_EQUIVALENT, "unknown": EXIT_UNKNOWN}
 
@@ -37,8 +38,9 @@ def command(original: str, reduced: str, box_text: str | None, box_file: str | N
 
     f, g = load(original), load(reduced)
     box, relation = _domain_and_relation(f, box_text, box_file, vnnlib, eps, exact, top1, outputs)
-    with _progress(enabled=not as_json) as progress:
-        verdict = check(f, g, box, relation, timeout=timeout, seed=seed, progress=progress)
+    with TransientStatus(enabled=not as_json) as status:
+        verdict = check(f, g, box, relation, timeout=timeout, seed=seed,
+                        progress=lambda regions, _elapsed: status.update(f"branch and bound: {regions} regions"))
     if cert and verdict.certificate is not None:
         from ..certificate import save_certificate
 
@@ -99,37 +101,6 @@ def _parse_outputs(text: str) -> tuple[int, ...]:
         return tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
         raise UsageError(f"--outputs takes comma-separated indices, got {text!r}") from None
-
-
-class _progress:
-    """A transient progress line on stderr for runs longer than a second (rich hides it off-terminal)."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self._bar: Any = None
-        self._task: Any = None
-
-    def __enter__(self):
-        if not self.enabled:
-            return None
-        from rich.console import Console
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-        self._bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                             console=Console(stderr=True), transient=True)
-        return self._update
-
-    def _update(self, regions: int, elapsed: float) -> None:
-        if elapsed < 1.0:
-            return
-        if self._task is None:
-            self._bar.start()
-            self._task = self._bar.add_task("branch and bound")
-        self._bar.update(self._task, description=f"branch and bound: {regions} regions")
-
-    def __exit__(self, *exc) -> None:
-        if self._bar is not None and self._task is not None:
-            self._bar.stop()
 
 
 def _print_human(verdict, relation, cert_path: str | None) -> None:

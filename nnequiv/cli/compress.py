@@ -41,7 +41,11 @@ def command(model: str, output: str, pass_list: str, box_text: str | None, tol: 
         from ..spec.box_file import parse_box_option
 
         box = parse_box_option(box_text, net.input.size)
-    done = run(net, passes, box, tol)
+    from .progress import TransientStatus
+
+    with TransientStatus(enabled=True, after=0.0) as status:
+        done = run(net, passes, box, tol,
+                   progress=lambda pass_id, i, n: status.update(f"pass {pass_id} ({i + 1}/{n})"))
     save_onnx(done.reduced, output)
     done.certificate["models"]["original"]["name"] = model
     done.certificate["models"]["reduced"]["name"] = output
@@ -62,11 +66,11 @@ def _print(done, report, output: str, cert: str) -> None:
 
     console = Console(highlight=False)
     table = Table(title="compress")
-    for column in ("pass", "applied", "neurons", "parameters", "epsilon", "time"):
+    for column in ("pass", "applied", "neurons", "parameters", "FLOPs", "epsilon", "time"):
         table.add_column(column, justify="left" if column == "pass" else "right")
     for r in done.reports:
         table.add_row(r.pass_id, str(r.stats.applied), f"{r.neurons[0]} -> {r.neurons[1]}",
-                      f"{r.parameters[0]} -> {r.parameters[1]}",
+                      f"{r.parameters[0]} -> {r.parameters[1]}", f"{r.flops[0]:,} -> {r.flops[1]:,}",
                       "0 (exact)" if r.stats.epsilon == 0 else f"{r.stats.epsilon:.3g}", f"{r.seconds:.2f} s")
     console.print(table)
     for r in done.reports:

@@ -16,7 +16,7 @@ import platform
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from .. import __version__
 from ..checker.rounding import add_up
@@ -40,6 +40,7 @@ class PassReport:
     neurons: tuple[int, int]          # before, after
     parameters: tuple[int, int]
     seconds: float
+    flops: tuple[int, int] = (0, 0)   # per sample, estimated (nnequiv.summary)
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,9 +51,10 @@ class Compression:
 
 
 def run(net: Network, passes: Sequence[str] = DEFAULT_PASSES, box: Box | None = None,
-        tol: float = 0.0) -> Compression:
+        tol: float = 0.0, progress: Callable[[str, int, int], None] | None = None) -> Compression:
     """Apply ``passes`` in order; the certificate binds ``net`` to the result.  ``tol``: see
-    :class:`PassOptions` (needs a box)."""
+    :class:`PassOptions` (needs a box).  ``progress(pass_id, position, count)`` is called as
+    each pass starts."""
     functions = [(pass_id, get_pass(pass_id)) for pass_id in passes]
     if box is not None:
         box = box.broadcast_to(net.input.size)
@@ -61,7 +63,9 @@ def run(net: Network, passes: Sequence[str] = DEFAULT_PASSES, box: Box | None = 
     original_hash = current_hash
     before = summarize(net)
     steps, reports, total = [], [], 0.0
-    for pass_id, function in functions:
+    for position, (pass_id, function) in enumerate(functions):
+        if progress is not None:
+            progress(pass_id, position, len(functions))
         start = time.perf_counter()
         result = function(current, options)
         for step, target in result.steps:
@@ -74,7 +78,7 @@ def run(net: Network, passes: Sequence[str] = DEFAULT_PASSES, box: Box | None = 
         seconds = time.perf_counter() - start
         after = summarize(result.network)
         reports.append(PassReport(pass_id, result.stats, (before.neurons, after.neurons),
-                                  (before.parameters, after.parameters), seconds))
+                                  (before.parameters, after.parameters), seconds, (before.flops, after.flops)))
         current, before = result.network, after
     certificate = _certificate(net, original_hash, current, current_hash, steps, total, box, reports)
     return Compression(current, certificate, tuple(reports))
