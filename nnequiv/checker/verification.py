@@ -22,6 +22,7 @@ from ..onnx_io import canonical_sha256
 from ..spec.box import Box
 from ..spec.relation import Relation
 from . import bab_tree  # noqa: F401  (registers the evidence kind)
+from . import stable_relu_evidence  # noqa: F401  (registers the replay of stable_relu)
 from .registry import EVIDENCE, Problem, StepContext
 from .rounding import add_up
 from .structural import REPLAYS, ReplayContext

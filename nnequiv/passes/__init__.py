@@ -17,9 +17,10 @@ from .base import Pass, PassOptions, PassResult, PassStats, Refusal
 __all__ = ["EVIDENCE_OF_PASS", "PASSES", "Pass", "PassOptions", "PassResult", "PassStats", "Refusal", "get_pass", "register_pass"]
 
 PASSES: dict[str, Pass] = {}
-_MODULES = ("fuse_bn", "fold_affine", "lump")
+_MODULES = ("fuse_bn", "fold_affine", "lump", "stable")
 # the evidence kind each pass writes (each has an entry in proofs/registry.py)
-EVIDENCE_OF_PASS: dict[str, str] = {"fuse-bn": "batchnorm_fold", "fold-affine": "affine_fold", "lump": "lumping"}
+EVIDENCE_OF_PASS: dict[str, str] = {"fuse-bn": "batchnorm_fold", "fold-affine": "affine_fold", "lump": "lumping",
+                                   "stable": "stable_relu"}
 
 
 def register_pass(pass_id: str):
