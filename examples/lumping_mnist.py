@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from nnequiv.checker import verify
-from nnequiv.checker.linear_merge import Merge, MergeLayer, dense_site, merge_layer
+from nnequiv.checker.dense_layer import dense_site
+from nnequiv.checker.linear_merge import Merge, MergeLayer, merge_layer
 from nnequiv.checker.lumping_site import ACTIVATIONS
 from nnequiv.checker.rewrites import RewriteError
 from nnequiv.ir import Network

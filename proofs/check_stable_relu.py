@@ -123,3 +123,106 @@ def test_wrong_layer_collapse_with_unstable_neuron_fails():
     original = dot(V[0], y) + c[0]
     collapsed = (V[0][0] * W[0][0] + V[0][1] * W[1][0]) * h[0] + V[0][0] * b[0] + V[0][1] * b[1] + c[0]
     refute(original == collapsed, z[0] >= 0, s[1] == 0)              # neuron 1 unstable
+
+
+# ------------------------------------------------------------ splits (S5, S6)
+def _inside(point, lo, hi):
+    return z3.And([z3.And(l <= x, x <= u) for x, l, u in zip(point, lo, hi)])
+
+
+@pytest.mark.parametrize("pieces", [1, 2, 3])
+def test_bound_over_a_cover_is_the_weakest_piece_bound(pieces):
+    """S5: pieces cover the box, z <= u_p on piece p  =>  z <= max_p u_p on the box (z any function value
+    at x: modelled as an uninterpreted function of a 1-D x)."""
+    x = z3.Real("x")
+    f = z3.Function("f", z3.RealSort(), z3.RealSort())
+    lo, hi, u = reals("plo", pieces), reals("phi", pieces), reals("u", pieces)
+    on_piece = [z3.ForAll([x], z3.Implies(z3.And(lo[p] <= x, x <= hi[p]), f(x) <= u[p])) for p in range(pieces)]
+    a, b, t = z3.Reals("a b t")
+    covered = z3.ForAll([x], z3.Implies(z3.And(a <= x, x <= b),
+                                        z3.Or([z3.And(lo[p] <= x, x <= hi[p]) for p in range(pieces)])))
+    prove(f(t) <= zmax_list(u), on_piece + [covered, a <= t, t <= b])
+
+
+def zmax_list(values):
+    out = values[0]
+    for v in values[1:]:
+        out = z3.If(v > out, v, out)
+    return out
+
+
+@pytest.mark.parametrize("dims,pieces", [(1, 2), (2, 2), (2, 3)])
+def test_region_without_inner_faces_is_covered_only_if_contained(dims, pieces):
+    """S6: if no piece face lies strictly inside a region (lo < hi in every dimension) and no piece
+    contains the region, the region's midpoint lies in no piece."""
+    lo, hi = reals("lo", dims), reals("hi", dims)
+    plo, phi = real_matrix("plo", pieces, dims), real_matrix("phi", pieces, dims)
+    hyps = [l < h for l, h in zip(lo, hi)]
+    for p in range(pieces):
+        for i in range(dims):
+            hyps += [z3.Not(z3.And(lo[i] < plo[p][i], plo[p][i] < hi[i])),
+                     z3.Not(z3.And(lo[i] < phi[p][i], phi[p][i] < hi[i]))]
+        hyps.append(z3.Not(z3.And([z3.And(plo[p][i] <= lo[i], hi[i] <= phi[p][i]) for i in range(dims)])))
+    mid = [(l + h) / 2 for l, h in zip(lo, hi)]
+    prove(z3.And([z3.Not(_inside(mid, plo[p], phi[p])) for p in range(pieces)]), hyps)
+
+
+@pytest.mark.parametrize("dims", [1, 2])
+def test_cut_halves_cover_the_region(dims):
+    """S6: [lo, c] and [c, hi] along one dimension cover [lo, hi] (closed halves)."""
+    lo, hi, x = reals("lo", dims), reals("hi", dims), reals("x", dims)
+    c = z3.Real("c")
+    left_hi = [c] + hi[1:]
+    right_lo = [c] + lo[1:]
+    prove(z3.Or(_inside(x, lo, left_hi), _inside(x, right_lo, hi)), _inside(x, lo, hi), lo[0] <= c, c <= hi[0])
+
+
+def test_wrong_cover_by_corners_fails():
+    """**wrong**: 'every corner of the box lies in a piece' does not make the pieces cover it."""
+    a, b, l1, h1, l2, h2, t = z3.Reals("a b l1 h1 l2 h2 t")
+    corners = z3.And(z3.Or(z3.And(l1 <= a, a <= h1), z3.And(l2 <= a, a <= h2)),
+                     z3.Or(z3.And(l1 <= b, b <= h1), z3.And(l2 <= b, b <= h2)))
+    claim = z3.Implies(z3.And(a <= t, t <= b), z3.Or(z3.And(l1 <= t, t <= h1), z3.And(l2 <= t, t <= h2)))
+    refute(claim, corners, a < b)
+
+
+def test_wrong_bound_from_one_piece_only_fails():
+    """**wrong**: taking the bound of the first piece instead of the weakest over the cover
+    (pieces [0, 1] and [1, 2]; ``value`` is f(t))."""
+    value, u1, u2, t = z3.Reals("value u1 u2 t")
+    hyps = [z3.Implies(z3.And(0 <= t, t <= 1), value <= u1), z3.Implies(z3.And(1 <= t, t <= 2), value <= u2),
+            0 <= t, t <= 2]
+    refute(value <= u1, hyps)
+
+
+# ------------------------------------------------------------ LP dual evidence (S7)
+def _triangle_hyps(l, u, a, beta, z):
+    return [l < 0, u > 0, 0 <= a, a <= 1, beta >= -a * l, beta >= (1 - a) * u, l <= z, z <= u]
+
+
+def test_triangle_rows_hold_on_the_graph():
+    """S7: every (z, relu(z)) with l <= z <= u satisfies the checker's rows y - z >= 0,
+    y - a z <= beta (beta >= max(-a l, (1 - a) u), any a in [0, 1]) and column bounds."""
+    l, u, a, beta, z = z3.Reals("l u a beta z")
+    y = act(z, 0)
+    prove(z3.And(y - z >= 0, y - a * z <= beta, y >= 0, y <= u), _triangle_hyps(l, u, a, beta, z))
+
+
+def test_stable_rows_hold_on_the_graph():
+    """S7: l >= 0 gives y - z = 0 (active row); u <= 0 gives y in [0, 0] (inactive column)."""
+    l, u, z = z3.Reals("l u z")
+    prove(act(z, 0) - z == 0, l >= 0, l <= z, z <= u)
+    prove(act(z, 0) == 0, u <= 0, l <= z, z <= u)
+
+
+def test_dual_bound_below_zero_proves_the_phase():
+    """S7: the network's point is LP-feasible, so max over the LP >= z; max <= B <= 0 gives z <= 0."""
+    z, lp_max, bound = z3.Reals("z lp_max bound")
+    prove(z <= 0, z <= lp_max, lp_max <= bound, bound <= 0)
+
+
+def test_wrong_triangle_beta_from_one_end_only_fails():
+    """**wrong**: beta >= -a l only (the line may pass below relu at u)."""
+    l, u, a, beta, z = z3.Reals("l u a beta z")
+    hyps = [l < 0, u > 0, 0 <= a, a <= 1, beta >= -a * l, l <= z, z <= u]
+    refute(act(z, 0) - a * z <= beta, hyps)

@@ -39,7 +39,8 @@ EVIDENCE_KINDS: list[str] = [
 
 # kinds whose ``check_<kind>`` already exists in nnequiv/checker/ (update as the code lands)
 IMPLEMENTED_CHECKERS: set[str] = {"bab_tree", "lumping", "batchnorm_fold", "affine_fold", "linear_merge",
-                                  "bias_propagation", "channel_removal", "permutation", "weight_perturbation"}
+                                  "bias_propagation", "channel_removal", "permutation", "weight_perturbation",
+                                  "stable_relu"}
 
 FOUNDATION = "foundation"
 PLANNED = " (planned)"
@@ -244,18 +245,32 @@ CLAIMS: list[Claim] = [
              "test_stably_inactive_relu_removed", "test_stably_inactive_leaky_becomes_linear_neuron",
              "test_wrong_inactive_removal_of_unstable_neuron_fails",
              "test_wrong_inactive_leaky_neuron_removed_fails"),
-          *_planned("stable_relu"), ("stable_relu",)),
+          "nnequiv.checker.stable_relu_evidence.check_stable_relu", "tests/test_passes_stable.py", ("stable_relu",)),
     Claim("Stably active rank reduction: row k = sum c_i row_i (with bias), all involved active => fold",
           "stable_relu.md",
           _c("check_stable_relu.py", "test_stably_active_rank_reduction",
              "test_wrong_rank_reduction_combination_not_active_fails",
              "test_wrong_rank_reduction_bias_not_combined_fails"),
-          *_planned("stable_relu"), ("stable_relu",)),
+          "nnequiv.checker.stable_relu_evidence.check_stable_relu", "tests/test_passes_stable.py", ("stable_relu",)),
     Claim("Layer collapse: every neuron stable => V D (W h + b) + c is one affine map on the box",
           "stable_relu.md",
           _c("check_stable_relu.py", "test_layer_collapse_symbolic_sizes", "test_layer_collapse_end_to_end",
              "test_wrong_layer_collapse_with_unstable_neuron_fails"),
-          *_planned("stable_relu"), ("stable_relu",)),
+          "nnequiv.checker.stable_relu_evidence.check_stable_relu", "tests/test_passes_stable.py", ("stable_relu",)),
+    Claim("Stability over a split: bounds over covering pieces (weakest piece bound); exact cover check by "
+          "cutting at inner faces, midpoint witness otherwise",
+          "stable_relu.md",
+          _c("check_stable_relu.py", "test_bound_over_a_cover_is_the_weakest_piece_bound",
+             "test_region_without_inner_faces_is_covered_only_if_contained", "test_cut_halves_cover_the_region",
+             "test_wrong_cover_by_corners_fails", "test_wrong_bound_from_one_piece_only_fails"),
+          "nnequiv.checker.cover.uncovered_point / bounds_over", "tests/test_passes_stable.py",
+          ("stable_relu",)),
+    Claim("LP dual evidence: the checker's triangle LP contains the network on the box; a safe dual "
+          "bound <= 0 proves the phase",
+          "stable_relu.md",
+          _c("check_stable_relu.py", "test_triangle_rows_hold_on_the_graph", "test_stable_rows_hold_on_the_graph",
+             "test_dual_bound_below_zero_proves_the_phase", "test_wrong_triangle_beta_from_one_end_only_fails"),
+          "nnequiv.checker.lp_dual.triangle_lp / safe_max", "tests/test_passes_stable.py", ("stable_relu",)),
     # ------------------------------------------------------------------ bounds
     Claim("Interval arithmetic for affine maps (W+ / W- split, centre-radius form)",
           "bounds_interval.md",
@@ -326,8 +341,9 @@ CLAIMS: list[Claim] = [
              "test_wrong_dual_bound_residual_dropped_fails", "test_wrong_dual_bound_residual_without_max_fails",
              "test_wrong_dual_bound_row_side_ignores_sign_fails",
              "test_wrong_one_sided_row_negative_multiplier_fails"),
-          "nnequiv.solvers.safe_bound.safe_upper_bound / safe_lower_bound; " + _planned("bound_proof")[0],
-          "tests/test_solvers_safe_bound.py", ("bound_proof",)),
+          "nnequiv.solvers.safe_bound.safe_upper_bound / safe_lower_bound; nnequiv.checker.lp_dual.safe_max; "
+          + _planned("bound_proof")[0],
+          "tests/test_solvers_safe_bound.py; tests/test_passes_stable.py", ("bound_proof", "stable_relu")),
     Claim("Big-M ReLU / LeakyReLU encoding is exact given sound bounds l <= z <= u (also with rounded-up M)",
           "big_m.md",
           _c("check_big_m.py", "test_relu_milp_contains_the_graph", "test_relu_milp_solutions_are_on_the_graph",

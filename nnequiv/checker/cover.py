@@ -17,18 +17,22 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["covers"]
+__all__ = ["CoverBudgetExceeded", "covers", "uncovered_point"]
 
 
-def covers(lower: np.ndarray, upper: np.ndarray, boxes: Sequence[tuple[np.ndarray, np.ndarray]],
-           budget: int | None = None) -> bool:
+class CoverBudgetExceeded(ValueError):
+    """Checking the cover needs more pieces than the budget allows (nothing is claimed)."""
+
+
+def uncovered_point(lower: np.ndarray, upper: np.ndarray, boxes: Sequence[tuple[np.ndarray, np.ndarray]],
+                    budget: int | None = None) -> np.ndarray | None:
+    """A point of ``[lower, upper]`` in no box (a region's midpoint; see the module note), or None
+    when the closed boxes cover it.  Raises :class:`CoverBudgetExceeded`."""
     lower, upper = np.asarray(lower, np.float64), np.asarray(upper, np.float64)
-    if not boxes:
-        return False
-    lows = np.array([np.asarray(lo, np.float64) for lo, _ in boxes])
-    highs = np.array([np.asarray(hi, np.float64) for _, hi in boxes])
-    if lows.shape != (len(boxes), lower.size) or highs.shape != lows.shape:
-        return False
+    lows = np.array([np.asarray(lo, np.float64) for lo, _ in boxes]).reshape(len(boxes), -1)
+    highs = np.array([np.asarray(hi, np.float64) for _, hi in boxes]).reshape(len(boxes), -1)
+    if not boxes or lows.shape[1] != lower.size or highs.shape != lows.shape:
+        return lower / 2.0 + upper / 2.0
     limit = budget if budget is not None else 64 * len(boxes) + 64
     stack = [(lower, upper, np.arange(len(boxes)))]
     examined = 0
@@ -36,21 +40,28 @@ def covers(lower: np.ndarray, upper: np.ndarray, boxes: Sequence[tuple[np.ndarra
         lo, hi, index = stack.pop()
         examined += 1
         if examined > limit:
-            return False
+            raise CoverBudgetExceeded(f"checking the cover needs more than {limit} pieces")
         meets = np.all(lows[index] <= hi, axis=1) & np.all(highs[index] >= lo, axis=1)
         index = index[meets]
-        if index.size == 0:
-            return False
-        if np.any(np.all(lows[index] <= lo, axis=1) & np.all(highs[index] >= hi, axis=1)):
+        if index.size and np.any(np.all(lows[index] <= lo, axis=1) & np.all(highs[index] >= hi, axis=1)):
             continue
-        split = _cleanest_split(lo, hi, lows[index], highs[index])
+        split = _cleanest_split(lo, hi, lows[index], highs[index]) if index.size else None
         if split is None:
-            return False
+            return lo / 2.0 + hi / 2.0
         dim, t = split
         left_hi, right_lo = hi.copy(), lo.copy()
         left_hi[dim], right_lo[dim] = t, t
         stack += [(lo, left_hi, index), (right_lo, hi, index)]
-    return True
+    return None
+
+
+def covers(lower: np.ndarray, upper: np.ndarray, boxes: Sequence[tuple[np.ndarray, np.ndarray]],
+           budget: int | None = None) -> bool:
+    """True only if the closed ``boxes`` are proved to cover ``[lower, upper]`` within the budget."""
+    try:
+        return uncovered_point(lower, upper, boxes, budget) is None
+    except CoverBudgetExceeded:
+        return False
 
 
 def _cleanest_split(lo: np.ndarray, hi: np.ndarray, lows: np.ndarray,

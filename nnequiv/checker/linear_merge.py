@@ -33,11 +33,11 @@ from .cover import covers
 from .diffzono import analyze_batch
 from .registry import Problem
 from .lumping_rewrite import _write
-from .lumping_site import Site, lump_site
+from .dense_layer import dense_site
 from .rewrites import Rewrite, RewriteError, _as_dtype, _fractions
 from .structural import ReplayContext, _fields, _index, _run, rational, replay
 
-__all__ = ["Merge", "MergeLayer", "check_linear_merge", "dense_site", "evidence_of", "involved", "linear_merge", "merge_layer",
+__all__ = ["Merge", "MergeLayer", "check_linear_merge", "evidence_of", "involved", "linear_merge", "merge_layer",
            "needs_sign_evidence", "pre_activation_bounds"]
 
 _CELLS_PER_BATCH = 2 ** 23     # regions x neurons x symbols analysed at once (memory cap)
@@ -67,15 +67,6 @@ def involved(merge: Merge) -> tuple[int, ...]:
 
 
 # ------------------------------------------------------------------------------ the algebra (M3)
-def dense_site(net: Network, activation: int, item: str = "activation") -> Site:
-    """The Gemm / MatMul layer around an activation node (Conv channels are not merged: the sign
-    condition is checked per neuron, not per pixel)."""
-    site = lump_site(net, activation, item)
-    if net.nodes[site.head].op not in ("Gemm", "MatMul"):
-        raise RewriteError(item, "linear merges apply to Gemm / MatMul layers only, not to Conv channels")
-    return site
-
-
 def merge_layer(net: Network, layer: MergeLayer, item: str) -> Rewrite:
     """Drop each merged neuron, adding ``c_i`` times its outgoing weights to each term's (no sign check)."""
     site = dense_site(net, layer.activation, f"{item}/activation")

@@ -25,6 +25,7 @@ from . import bab_tree  # noqa: F401  (registers the evidence kind)
 from . import linear_merge  # noqa: F401  (registers the replay of linear_merge)
 from . import simplify_rewrites  # noqa: F401  (its replays are registered in structural.py)
 from . import perturbation, permutation  # noqa: F401  (register their kinds)
+from . import stable_relu_evidence  # noqa: F401  (registers the replay of stable_relu)
 from .registry import EVIDENCE, Problem, StepContext
 from .rounding import add_up
 from .structural import REPLAYS, ReplayContext

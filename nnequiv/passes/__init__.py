@@ -17,11 +17,12 @@ from .base import Pass, PassOptions, PassResult, PassStats, Refusal
 __all__ = ["EVIDENCE_OF_PASS", "PASSES", "Pass", "PassOptions", "PassResult", "PassStats", "Refusal", "get_pass", "register_pass"]
 
 PASSES: dict[str, Pass] = {}
-_MODULES = ("fuse_bn", "fold_affine", "lump", "merge_linear", "simplify")
+_MODULES = ("fuse_bn", "fold_affine", "lump", "merge_linear", "simplify", "stable")
 # the evidence kind each pass writes (each has an entry in proofs/registry.py); ``simplify`` writes a
 # ``bias_propagation`` step before its ``channel_removal`` step (PassResult.steps)
 EVIDENCE_OF_PASS: dict[str, str] = {"fuse-bn": "batchnorm_fold", "fold-affine": "affine_fold", "lump": "lumping",
-                                    "merge-linear": "linear_merge", "simplify": "channel_removal"}
+                                    "merge-linear": "linear_merge", "simplify": "channel_removal",
+                                    "stable": "stable_relu"}
 
 
 def register_pass(pass_id: str):

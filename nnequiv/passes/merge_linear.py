@@ -26,7 +26,7 @@ from fractions import Fraction
 import numpy as np
 
 from ..checker import linear_merge as trusted
-from ..checker.linear_merge import dense_site
+from ..checker.dense_layer import dense_site
 from ..checker.lumping_site import ACTIVATIONS
 from ..checker.rewrites import RewriteError
 from ..errors import NnequivError

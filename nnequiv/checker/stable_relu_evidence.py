@@ -1,0 +1,114 @@
+"""Evidence ``stable_relu`` as JSON: parsing and the registered replay (trusted).
+
+Step fields: ``layers`` -- per Relu layer ``{"activation", "inactive", "active",
+"combinations": [{"neuron", "terms": [{"neuron", "coefficient": "p/q"}]}], "collapse",
+"duals": [{"neuron", "phase", "rows", "values": [hex]}]}``; optional ``split`` -- sub-boxes
+``{"lower": [hex], "upper": [hex]}``.  The checks themselves: :mod:`.stable_relu`.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from ..errors import NnequivError
+from ..ir import Network
+from .net_bounds import Bounds
+from .registry import Problem
+from .rewrites import RewriteError
+from .stable_relu import Combination, Dual, StableLayer, stable_relu
+from .structural import ReplayContext, _fields, _index, _settle_epsilon, replay
+
+__all__ = ["check_stable_relu"]
+
+
+def _neurons(value: Any, item: str) -> tuple[int, ...]:
+    if not isinstance(value, list):
+        raise RewriteError(item, "not a list of neuron indices")
+    return tuple(_index(v, f"{item}/{m}") for m, v in enumerate(value))
+
+
+def _coefficient(text: Any, item: str) -> Fraction:
+    if not isinstance(text, str) or len(text) > 2000:
+        raise RewriteError(item, "a coefficient is a rational written as a string 'p/q'")
+    try:
+        return Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise RewriteError(item, f"not a rational: {text[:40]!r}") from None
+
+
+def _parse_layer(entry: Any, item: str) -> StableLayer:
+    activation, inactive, active = _fields(entry, item, "activation", "inactive", "active")
+    combinations = entry.get("combinations", [])
+    collapse = entry.get("collapse", False)
+    if not isinstance(combinations, list):
+        raise RewriteError(f"{item}/combinations", "not a list")
+    if not isinstance(collapse, bool):
+        raise RewriteError(f"{item}/collapse", "must be true or false")
+    parsed = []
+    for c, combination in enumerate(combinations):
+        at = f"{item}/combinations/{c}"
+        neuron, terms = _fields(combination, at, "neuron", "terms")
+        if not isinstance(terms, list):
+            raise RewriteError(f"{at}/terms", "not a list")
+        pairs = []
+        for t, term in enumerate(terms):
+            i, coefficient = _fields(term, f"{at}/terms/{t}", "neuron", "coefficient")
+            pairs.append((_index(i, f"{at}/terms/{t}/neuron"), _coefficient(coefficient, f"{at}/terms/{t}/coefficient")))
+        parsed.append(Combination(_index(neuron, f"{at}/neuron"), tuple(pairs)))
+    duals = entry.get("duals", [])
+    if not isinstance(duals, list):
+        raise RewriteError(f"{item}/duals", "not a list")
+    return StableLayer(_index(activation, f"{item}/activation"), _neurons(inactive, f"{item}/inactive"),
+                       _neurons(active, f"{item}/active"), tuple(parsed), collapse,
+                       tuple(_parse_dual(d, f"{item}/duals/{i}") for i, d in enumerate(duals)))
+
+
+def _parse_dual(entry: Any, item: str) -> Dual:
+    neuron, phase, rows, values = _fields(entry, item, "neuron", "phase", "rows", "values")
+    if phase not in ("inactive", "active"):
+        raise RewriteError(f"{item}/phase", "must be 'inactive' or 'active'")
+    if not isinstance(rows, list) or not all(isinstance(r, int) and not isinstance(r, bool) for r in rows):
+        raise RewriteError(f"{item}/rows", "not a list of row indices")
+    return Dual(_index(neuron, f"{item}/neuron"), phase, np.array(rows, dtype=np.int64).reshape(-1),
+                _hexes(values, f"{item}/values"))
+
+
+def _hexes(values: Any, item: str) -> np.ndarray:
+    if not isinstance(values, list):
+        raise RewriteError(item, "not a list of hex floats")
+    try:
+        return np.array([float.fromhex(v) for v in values], dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise RewriteError(item, "not a list of hex floats") from None
+
+
+def _parse_split(value: Any) -> list[Bounds] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise RewriteError("split", "a split is a list of sub-boxes")
+    pieces = []
+    for i, piece in enumerate(value):
+        lower, upper = _fields(piece, f"split/{i}", "lower", "upper")
+        pieces.append((_hexes(lower, f"split/{i}/lower"), _hexes(upper, f"split/{i}/upper")))
+    return pieces
+
+
+@replay("stable_relu")
+def check_stable_relu(ctx: ReplayContext) -> tuple[list[Problem], Network | None]:
+    layers = ctx.step.get("layers")
+    if not isinstance(layers, list):
+        return [Problem(f"{ctx.where}/layers", "missing or not a list")], None
+    try:
+        parsed = [_parse_layer(entry, f"layers/{p}") for p, entry in enumerate(layers)]
+        split = _parse_split(ctx.step.get("split"))
+        result = stable_relu(ctx.source, np.asarray(ctx.box.lower, np.float64),
+                             np.asarray(ctx.box.upper, np.float64), parsed, split)
+    except RewriteError as exc:
+        return [Problem(f"{ctx.where}/{exc.item}".rstrip("/"), exc.reason)], None
+    except NnequivError as exc:
+        return [Problem(f"{ctx.where}/layers", f"the rewrite cannot be replayed: {exc.message}")], None
+    return _settle_epsilon(ctx, result), result.network

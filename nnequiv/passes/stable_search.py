@@ -1,0 +1,235 @@
+"""Untrusted search for the ``stable`` pass: which ReLU neurons are stable on a box.
+
+Three stages, cheapest first (``proofs/stable_relu.md``):
+
+1. the checker's own bounds (:func:`nnequiv.checker.net_bounds.bounds_over`) -- what they prove
+   is certifiable as is;
+2. witnesses: sampled box points, random corners and gradient-sign corners
+   (:func:`gradient_corners`) whose float pre-activation is clearly positive / negative
+   (beyond a relative margin) rule a phase out;
+3. the triangle-relaxation LP the checker builds (:func:`nnequiv.checker.lp_dual.triangle_lp`),
+   solved by HiGHS; its dual multipliers are kept when the checker's safe bound
+   (:func:`nnequiv.checker.lp_dual.safe_max`) proves the phase -- certifiable;
+4. one MILP (HiGHS, built once per layer, objective swapped per neuron) for each phase
+   still undecided.  A MILP result is NOT certifiable: such neurons are reported, never
+   removed; a time limit leaves the neuron unknown.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..checker.lp_dual import safe_max, triangle_lp
+from ..checker.net_bounds import Bounds
+from ..pwl import PwlNet
+from ..solvers import MilpModel, ModelBuilder, encode_pwl, solve_highs
+
+WITNESS_MARGIN = 1e-9      # relative to the layer's largest |pre-activation| on the samples
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    samples: int = 512
+    milp_seconds: float = 2.0          # per LP / MILP query
+    milp_budget: float = 60.0          # all LP / MILP queries of one pass
+    seed: int = 0
+
+
+@dataclass
+class LayerPhases:
+    """Per neuron of one layer: proved by the bounds, ruled out by witnesses, shown by MILP."""
+
+    bound_inactive: np.ndarray
+    bound_active: np.ndarray
+    seen_positive: np.ndarray
+    seen_negative: np.ndarray
+    milp_inactive: np.ndarray
+    milp_active: np.ndarray
+    unknown: np.ndarray
+    dual_inactive: np.ndarray
+    dual_active: np.ndarray
+    duals: dict = field(default_factory=dict)      # (neuron, phase) -> (rows, values)
+    milp_queries: int = 0
+    milp_seconds: float = 0.0
+    lp_queries: int = 0
+    lp_seconds: float = 0.0
+
+    @classmethod
+    def from_bounds(cls, lo: np.ndarray, hi: np.ndarray) -> "LayerPhases":
+        none = np.zeros(lo.shape, dtype=bool)
+        return cls(hi <= 0.0, lo >= 0.0, *(none.copy() for _ in range(7)))
+
+    @property
+    def certified_inactive(self) -> np.ndarray:
+        return self.bound_inactive | self.dual_inactive
+
+    @property
+    def certified_active(self) -> np.ndarray:
+        return self.bound_active | self.dual_active
+
+    @property
+    def undecided(self) -> np.ndarray:
+        stable = self.certified_inactive | self.certified_active
+        return ~stable & ~(self.seen_positive & self.seen_negative)
+
+
+@dataclass
+class Budget:
+    seconds: float
+    spent: float = field(default=0.0)
+
+    @property
+    def left(self) -> float:
+        return self.seconds - self.spent
+
+
+def box_samples(lower: np.ndarray, upper: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """The centre, both extreme corners, random corners and uniform points of the box."""
+    rng = np.random.default_rng(seed)
+    corners = np.where(rng.random((count // 4, lower.size)) < 0.5, lower, upper)
+    uniform = lower + rng.random((count, lower.size)) * (upper - lower)
+    return np.vstack([lower, upper, lower / 2.0 + upper / 2.0, corners, uniform])
+
+
+def gradient_corners(pwl: PwlNet, layer: int, neurons: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+                     rounds: int = 3) -> np.ndarray:
+    """Box corners that push each given neuron up and down: start at the centre, move to the
+    corner the local gradient of the pre-activation points at, repeat (ReLU networks are
+    piecewise linear, so a few rounds usually reach a vertex where the sign shows)."""
+    if neurons.size == 0:
+        return np.zeros((0, lower.size))
+    sign = np.concatenate([np.ones(neurons.size), -np.ones(neurons.size)])
+    targets = np.concatenate([neurons, neurons])
+    points = np.repeat((lower / 2.0 + upper / 2.0)[None], targets.size, axis=0)
+    found = []
+    for _ in range(rounds):
+        grad = _gradients(pwl, layer, targets, points) * sign[:, None]
+        points = np.where(grad > 0, upper, np.where(grad < 0, lower, points))
+        found.append(points)
+    return np.vstack(found)
+
+
+def _gradients(pwl: PwlNet, layer: int, targets: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """d z_layer[targets[p]] / d x at ``points[p]`` (one row per point)."""
+    pre = pwl.activations(points)
+    rows = pwl.layers[layer].weight[targets]
+    for k in range(layer - 1, -1, -1):
+        slope = pwl.layers[k].slope
+        rows = (rows * np.where(pre[k] >= 0, 1.0, slope)) @ pwl.layers[k].weight
+    return rows
+
+
+def witness(phases: LayerPhases, z: np.ndarray) -> None:
+    """Mark the phases that the sampled pre-activations ``z`` (B, n) clearly show."""
+    margin = WITNESS_MARGIN * (1.0 + float(np.abs(z).max(initial=0.0)))
+    phases.seen_positive |= (z > margin).any(axis=0)
+    phases.seen_negative |= (z < -margin).any(axis=0)
+
+
+def lp_phases(pwl: PwlNet, layer: int, neurons: int, lower: np.ndarray, upper: np.ndarray,
+              bounds: list[Bounds], phases: LayerPhases, budget: Budget, settings: SearchSettings) -> None:
+    """Certify undecided neurons of ``layer >= 1`` with LP duals the checker re-evaluates (S7)."""
+    todo = np.flatnonzero(phases.undecided[:neurons])
+    if todo.size == 0 or layer == 0 or budget.left <= 0:
+        return
+    try:
+        lp = triangle_lp(pwl, bounds, layer, lower, upper)
+    except ValueError:
+        return
+    base = _as_model(lp)
+    for j in todo:
+        for sign, phase, seen, proved in ((1.0, "inactive", phases.seen_positive, phases.dual_inactive),
+                                          (-1.0, "active", phases.seen_negative, phases.dual_active)):
+            if seen[j] or budget.left <= 0:
+                continue
+            c, c0 = lp.objective(int(j), sign)
+            start = time.perf_counter()
+            result = solve_highs(base.with_objective((np.arange(c.size), c), c0, "max"),
+                                 time_limit=min(settings.milp_seconds, budget.left), threads=1)
+            elapsed = time.perf_counter() - start
+            budget.spent += elapsed
+            phases.lp_queries += 1
+            phases.lp_seconds += elapsed
+            if result.duals is None:
+                continue
+            multipliers = np.asarray(result.duals.row, np.float64)
+            if safe_max(lp, c, c0, multipliers) <= 0.0:
+                rows = np.flatnonzero(multipliers)
+                proved[j] = True
+                phases.duals[(int(j), phase)] = (rows, multipliers[rows])
+
+
+def _as_model(lp) -> MilpModel:
+    rows, cols = np.nonzero(lp.matrix)
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=lp.matrix.shape[0]))]).astype(np.int64)
+    n = lp.matrix.shape[1]
+    return MilpModel(indptr, cols.astype(np.int64), lp.matrix[rows, cols], lp.row_lo, lp.row_hi, lp.col_lo,
+                     lp.col_hi, np.zeros(n, dtype=bool), np.zeros(n))
+
+
+def prefix_milp(pwl: PwlNet, layer: int, lower: np.ndarray, upper: np.ndarray,
+                bounds: list[Bounds]) -> tuple[MilpModel, np.ndarray]:
+    """The exact MILP of the layers before ``layer`` (big-M with the given sound bounds) and the
+    variables ``layer`` reads: its pre-activation ``j`` is ``W[j] . v + b[j]``."""
+    builder = ModelBuilder()
+    x = builder.add_vars(pwl.input_size, lower, upper)
+    if layer == 0:
+        return builder.build(), x
+    prefix = PwlNet(pwl.layers[:layer], pwl.input_shape, (pwl.layers[layer - 1].n_out,))
+    encoded = encode_pwl(builder, prefix, x, pre_bounds=list(bounds[:layer]), mode="milp")
+    return builder.build(), encoded.output
+
+
+def neuron_objective(model: MilpModel, pwl: PwlNet, layer: int, reads: np.ndarray, neuron: int,
+                     sense: str) -> MilpModel:
+    weights = pwl.layers[layer].weight[neuron]
+    keep = weights != 0
+    return model.with_objective((reads[keep], weights[keep]), float(pwl.layers[layer].bias[neuron]), sense)
+
+
+def milp_phases(pwl: PwlNet, layer: int, neurons: int, lower: np.ndarray, upper: np.ndarray,
+                bounds: list[Bounds], phases: LayerPhases, budget: Budget, settings: SearchSettings) -> None:
+    """Decide the undecided neurons of ``layer >= 1`` with exact MILPs of the network prefix
+    (layer 0 is affine in the input: its bounds over the box are exact up to rounding)."""
+    todo = np.flatnonzero(phases.undecided[:neurons])
+    if todo.size == 0 or layer == 0:
+        return
+    if budget.left <= 0:
+        phases.unknown[todo] = True
+        return
+    base, reads = prefix_milp(pwl, layer, lower, upper, bounds)
+    for j in todo:
+        for sense, seen, proved in (("max", phases.seen_positive, phases.milp_inactive),
+                                    ("min", phases.seen_negative, phases.milp_active)):
+            if seen[j] or budget.left <= 0:
+                continue
+            start = time.perf_counter()
+            result = solve_highs(neuron_objective(base, pwl, layer, reads, int(j), sense),
+                                 time_limit=min(settings.milp_seconds, budget.left), threads=1)
+            elapsed = time.perf_counter() - start
+            budget.spent += elapsed
+            phases.milp_queries += 1
+            phases.milp_seconds += elapsed
+            decided = _decided(result, sense)
+            if decided is True:
+                proved[j] = True
+            elif decided is False:
+                seen[j] = True
+        if not (phases.milp_inactive[j] or phases.milp_active[j]
+                or (phases.seen_positive[j] and phases.seen_negative[j])):
+            phases.unknown[j] = True
+
+
+def _decided(result, sense: str) -> bool | None:
+    """True: the phase holds (max <= 0 / min >= 0); False: an incumbent shows the other sign."""
+    sign = 1.0 if sense == "max" else -1.0
+    if result.status == "infeasible":
+        return True
+    if result.objective is not None and sign * result.objective > 0:
+        return False
+    if result.bound is not None and sign * result.bound <= 0:
+        return True
+    return None
