@@ -5,6 +5,8 @@ Public API (imported lazily so ``import nnequiv`` stays cheap)::
     net = nnequiv.load("model.onnx")          # ONNX or NNet, by extension
     y = net.evaluate(x)                       # float64 outputs for a batch
     verdict = nnequiv.check(f, g, box, relation)
+    reduced, certificate = nnequiv.compress(net, ["fuse-bn", "simplify", "lump"], box=None)
+    report = nnequiv.verify(certificate, net, reduced)
     net = nnequiv.from_torch(module, example_input)
 """
 
@@ -20,6 +22,8 @@ _LAZY = {
     "save": ("nnequiv.onnx_io", "save_onnx"),
     "from_torch": ("nnequiv.torch_io", "from_torch"),
     "check": ("nnequiv.engine.check", "check"),
+    "compress": ("nnequiv.passes.pipeline", "compress"),
+    "verify": ("nnequiv.checker", "verify"),
     "Network": ("nnequiv.ir", "Network"),
     "Box": ("nnequiv.spec.box", "Box"),
     "Relation": ("nnequiv.spec.relation", "Relation"),

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from ..errors import EXIT_EQUIVALENT, EXIT_NOT_EQUIVALENT, EXIT_UNKNOWN, UsageError
+from .domain import input_box
 from .progress import TransientStatus
 
 EXIT_CODES = {"equivalent": EXIT_EQUIVALENT, "not_equivalent": EXIT_NOT_EQUIVALENT, "unknown": EXIT_UNKNOWN}
@@ -63,30 +64,11 @@ def command(original: str, reduced: str, box_text: str | None, box_file: str | N
 def _domain_and_relation(net, box_text, box_file, vnnlib, eps, exact, top1, outputs):
     from ..spec.relation import Relation
 
-    given = [name for name, value in (("--box", box_text), ("--box-file", box_file), ("--vnnlib", vnnlib))
-             if value]
-    if len(given) != 1:
-        raise UsageError("give exactly one of --box, --box-file, --vnnlib" +
-                         (f" (got {', '.join(given)})" if given else ""))
     flags = [name for name, on in (("--eps", eps is not None), ("--exact", exact), ("--top1", top1)) if on]
     if len(flags) > 1:
         raise UsageError(f"choose one relation, not {' and '.join(flags)}")
     chosen = None if outputs is None else _parse_outputs(outputs)
-    relation = None
-    size = net.input.size
-    if box_text:
-        from ..spec.box_file import parse_box_option
-
-        box = parse_box_option(box_text, size)
-    elif box_file:
-        from ..spec.box_file import load_box_json
-
-        box = load_box_json(box_file, size)
-    else:
-        from ..spec.vnnlib import load_vnnlib
-
-        spec = load_vnnlib(vnnlib)
-        box, relation = spec.box, spec.relation
+    box, relation = input_box(net.input.size, box_text, box_file, vnnlib)
     if exact:
         relation = Relation.exact(chosen)
     elif top1:

@@ -13,14 +13,16 @@ import click
               help="comma-separated pass ids, applied in order")
 @click.option("--box", "box_text", metavar="LO:HI",
               help="input box; allows inexact rewrites, certified with an epsilon on it")
+@click.option("--box-file", type=click.Path(dir_okay=False), help="JSON box: lower/upper arrays")
+@click.option("--vnnlib", type=click.Path(dir_okay=False), help="input box from a VNN-LIB file")
 @click.option("--tol", "tol", type=float, default=0.0, show_default=True,
               help="lump also nearly proportional neurons (relative difference <= TOL after normalisation); "
                    "inexact, certified with an epsilon on --box (required)")
 @click.option("--cert", required=True, type=click.Path(dir_okay=False), help="write the certificate here")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False),
               help="also write a report for reviewers (.html, .md or .json)")
-def command(model: str, output: str, pass_list: str, box_text: str | None, tol: float, cert: str,
-            report_path: str | None) -> int:
+def command(model: str, output: str, pass_list: str, box_text: str | None, box_file: str | None,
+            vnnlib: str | None, tol: float, cert: str, report_path: str | None) -> int:
     """Compress MODEL with certified rewrites; the certificate is checked before the command ends."""
     from ..certificate import save_certificate
     from ..checker import verify
@@ -28,19 +30,16 @@ def command(model: str, output: str, pass_list: str, box_text: str | None, tol: 
     from ..loading import load
     from ..onnx_io import save_onnx
     from ..passes.pipeline import run
+    from .domain import input_box
 
     passes = [p.strip() for p in pass_list.split(",") if p.strip()]
     if not passes:
         raise UsageError("--passes is empty", fix="e.g. --passes fuse-bn,fold-affine,lump")
-    if tol and box_text is None:
-        raise UsageError("--tol merges neurons that are only nearly proportional: the deviation is certified on "
-                         "an input box", fix="add --box LO:HI, or drop --tol")
     net = load(model)
-    box = None
-    if box_text is not None:
-        from ..spec.box_file import parse_box_option
-
-        box = parse_box_option(box_text, net.input.size)
+    box, _ = input_box(net.input.size, box_text, box_file, vnnlib, required=False)
+    if tol and box is None:
+        raise UsageError("--tol merges neurons that are only nearly proportional: the deviation is certified on "
+                         "an input box", fix="add --box LO:HI (or --box-file / --vnnlib), or drop --tol")
     from .progress import TransientStatus
 
     with TransientStatus(enabled=True, after=0.0) as status:
