@@ -69,6 +69,7 @@ def from_onnx_model(model: onnx.ModelProto, source: str | None = None,
     if not isinstance(model, onnx.ModelProto) or not model.HasField("graph"):
         raise ModelFormatError("not an ONNX model (it has no graph)", file=where, fix=_REEXPORT)
     graph = model.graph
+    _check_text(graph, where)
     opset = _opset(model, where)
     if not graph.node:
         raise GraphError("the graph has no nodes", file=where, fix="export a model that computes something")
@@ -101,7 +102,23 @@ def from_onnx_model(model: onnx.ModelProto, source: str | None = None,
         shapes = infer_shapes(net)
     except NnequivError as exc:
         raise exc.located(file=where) from None
+    except MemoryError:
+        sizes = ", ".join(f"{spec.name!r} {spec.shape}" for spec in inputs)
+        raise ShapeError(f"the model is too large to evaluate (inputs {sizes[:200]})", file=where,
+                         fix="check the input dimensions of the model") from None
     return net.replace(outputs=tuple(_checked_output(name, spec, shapes[name], where) for name, spec in declared))
+
+
+def _check_text(graph: onnx.GraphProto, where: str) -> None:
+    """Protobuf hands a string field that is not valid UTF-8 to Python as ``bytes``: refuse it here."""
+    names = [graph.name, *(t.name for t in graph.initializer),
+             *(vi.name for vi in (*graph.input, *graph.output, *graph.value_info))]
+    for node in graph.node:
+        names += [node.name, node.op_type, node.domain, *node.input, *node.output, *(a.name for a in node.attribute)]
+    bad = next((n for n in names if isinstance(n, bytes)), None)
+    if bad is not None:
+        raise ModelFormatError(f"the name {bad[:40]!r} in the graph is not valid UTF-8 text", file=where,
+                               fix=_REEXPORT)
 
 
 def _initializers(graph: onnx.GraphProto, reader: "_TensorReader", where: str) -> dict[str, np.ndarray]:
@@ -210,8 +227,12 @@ def _spec(vi: onnx.ValueInfoProto, where: str, *, required: bool) -> TensorSpec 
         raise UnsupportedOpError(f"graph value {vi.name!r} is a {kind or 'untyped value'}, not a tensor",
                                  file=where, fix="nnequiv reads tensor inputs and outputs")
     tensor_type = vi.type.tensor_type
-    dtype = (helper.tensor_dtype_to_np_dtype(tensor_type.elem_type).name
-             if tensor_type.elem_type else "float32")
+    try:
+        dtype = (helper.tensor_dtype_to_np_dtype(tensor_type.elem_type).name
+                 if tensor_type.elem_type else "float32")
+    except KeyError:
+        raise ModelFormatError(f"graph value {vi.name!r} has unknown element type {tensor_type.elem_type}",
+                               file=where, fix=_REEXPORT) from None
     if not tensor_type.HasField("shape"):
         if required:
             raise ShapeError(f"input {vi.name!r} has no shape", file=where,
@@ -262,10 +283,14 @@ class _TensorReader:
             inline.raw_data = self._external_bytes(tensor)
             tensor = inline
         try:
-            return numpy_helper.to_array(tensor)
+            array = numpy_helper.to_array(tensor)
         except Exception as exc:
             raise ModelFormatError(f"tensor {tensor.name!r} cannot be read ({exc})", file=self.where,
                                    fix=_REEXPORT) from None
+        if array.dtype.kind == "c":
+            raise UnsupportedOpError(f"tensor {tensor.name!r} of complex type {array.dtype}", file=self.where,
+                                     fix="nnequiv computes over the reals: store real tensors")
+        return array
 
     def _external_bytes(self, tensor: TensorProto) -> bytes:
         info = {entry.key: entry.value for entry in tensor.external_data}

@@ -4,10 +4,12 @@ ground truth (``tests/campaign``), zero UNSOUND and zero CRASH allowed; every sa
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from tests.campaign.generator import generate
 from tests.campaign.runner import rerun_reproducer, run_campaign
 
 SLICE_SEED = 10
@@ -33,8 +35,24 @@ def test_campaign_slice_is_sound():
     assert summary.unsound == 0, _report(summary)
     assert summary.crashes == 0, _report(summary)
     assert summary.classes.get("INPUT_ERROR", 0) == 0, _report(summary)
-    # the slice must exercise every outcome, or it tests nothing
+    # the slice must exercise every outcome, or it tests nothing -- on the MLPs and on the CNNs
     assert summary.verdicts["equivalent"] > 0 and summary.verdicts["not_equivalent"] > 0, _report(summary)
+    cnn = Counter(o.verdict for o in summary.outcomes if _is_cnn_edit(o.edit))
+    assert cnn["equivalent"] > 0 and cnn["not_equivalent"] > 0, cnn
+
+
+def _is_cnn_edit(edit: str) -> bool:
+    return edit.startswith("c_") or edit == "bn_fold"
+
+
+def test_slice_covers_cnn_batchnorm_residual_and_leaky_pairs():
+    """The slice's fixed cases include CNN pairs with BatchNormalization, residual Adds and LeakyReLU, and
+    the CNN edits (BN fold, channel permutation / scaling / duplicate / dead channel, near misses)."""
+    cases = [generate(SLICE_SEED, i) for i in range(SLICE_PAIRS)]
+    tags = Counter(t for case in cases for t in case.tags)
+    assert tags["cnn"] >= 20 and tags["bn"] >= 5 and tags["residual"] >= 5 and tags["leaky"] >= 10, tags
+    edits = {case.edit for case in cases if "cnn" in case.tags}
+    assert {"bn_fold", "c_perturb", "c_bump"} <= edits and len(edits) >= 8, edits
 
 
 def _reproducers() -> list[Path]:
@@ -106,3 +124,40 @@ def test_ground_truth_on_hand_cases():
     leaky_g = Spec([(np.array([[1.0]]), np.array([-0.0625])), (np.array([[1.0]]), np.zeros(1))], "LeakyRelu", 0.125)
     t3 = ground_truth(leaky_f, leaky_g, [-1.0], [1.0])
     assert t3.deviation == Fraction(1, 16)
+
+
+def test_exact_conv_evaluator_on_a_hand_case_and_against_the_interpreter():
+    """The campaign's own exact CNN evaluator: a BatchNormalization case worked by hand, and agreement
+    with nnequiv's exact interpreter (a separate implementation) wherever that one is exact."""
+    from dataclasses import replace
+    from fractions import Fraction
+
+    import numpy as np
+
+    from nnequiv.interpret import evaluate_exact
+    from tests.campaign.conv_generator import random_conv_spec
+    from tests.campaign.conv_spec import BN_EPSILON, BatchNorm, ConvBlock, ConvSpec, conv_network
+    from tests.campaign.ground_truth import exact_net
+
+    # conv 1x1 (w 2, b 1/2) -> BN (gamma 3, beta -1, mean 1/4, root 3/2) -> ReLU -> Gemm (1, 0): at x = 1
+    # z = 5/2, (5/2 - 1/4) / (3/2) * 3 - 1 = 7/2
+    bn = BatchNorm(np.array([3.0]), np.array([-1.0]), np.array([0.25]), np.array([2.25 - BN_EPSILON]), np.array([1.5]))
+    spec = ConvSpec((1, 1, 1), (ConvBlock(np.full((1, 1, 1, 1), 2.0), np.array([0.5]), (0, 0, 0, 0), bn),),
+                    (np.array([[1.0]]), np.array([0.0])))
+    assert exact_net(spec)([Fraction(1)]) == [Fraction(7, 2)]
+    assert exact_net(spec)([Fraction(-1)]) == [Fraction(0)]          # z = -3/2 -> BN -4.75 -> ReLU 0
+    compared = 0
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        n_in = 1 + seed % 2
+        spec = random_conv_spec(rng, n_in, 2, "LeakyRelu" if seed % 3 else "Relu", 0.125)
+        if seed % 4:   # the interpreter's BatchNormalization is exact only when its sqrt happens to be
+            spec = spec.with_(blocks=tuple(replace(b, bn=None) for b in spec.blocks))
+        net = conv_network(spec)
+        for _ in range(3):
+            x = [Fraction(float(v)) for v in rng.uniform(-2, 2, n_in)]
+            result = evaluate_exact(net, x)
+            if result.exact:
+                assert list(np.ravel(result.values)) == exact_net(spec)(x), seed
+                compared += 1
+    assert compared >= 27

@@ -58,6 +58,7 @@ def main(argv=None) -> int:
     verdicts: Counter = Counter()
     by_edit: dict[str, Counter] = {}
     by_relation: dict[str, Counter] = {}
+    by_tag: dict[str, Counter] = {}
     failures: list[dict] = []
     check_time = 0.0
     done = 0
@@ -75,18 +76,21 @@ def main(argv=None) -> int:
         by_edit.setdefault(case.edit, Counter())[outcome.klass] += 1
         by_relation.setdefault(outcome.relation["kind"] + (f"/{case.eps_mode}" if case.eps_mode else ""),
                                Counter())[outcome.klass] += 1
+        for tag in case.tags:
+            by_tag.setdefault(tag, Counter())[outcome.klass] += 1
         if outcome.klass in ("UNSOUND", "CRASH", "INPUT_ERROR"):
             failures.append(outcome.to_json())
             print(f"[{index}] {outcome.klass} {outcome.name}: {outcome.reasons[0].splitlines()[0]}", flush=True)
         if done % args.every == 0:
-            _write(args, done, classes, verdicts, by_edit, by_relation, failures, started, check_time, "running")
+            _write(args, done, classes, verdicts, by_edit, by_relation, by_tag, failures, started, check_time,
+                   "running")
             print(f"{done} pairs, {time.monotonic() - started:.0f} s: {dict(classes)}", flush=True)
-    _write(args, done, classes, verdicts, by_edit, by_relation, failures, started, check_time, stopped)
+    _write(args, done, classes, verdicts, by_edit, by_relation, by_tag, failures, started, check_time, stopped)
     print(f"done: {done} pairs in {time.monotonic() - started:.0f} s: {dict(classes)}")
     return 1 if classes["UNSOUND"] or classes["CRASH"] else 0
 
 
-def _write(args, done, classes, verdicts, by_edit, by_relation, failures, started, check_time, status):
+def _write(args, done, classes, verdicts, by_edit, by_relation, by_tag, failures, started, check_time, status):
     elapsed = time.monotonic() - started
     data = {
         "status": status, "seed": args.seed, "start": args.start, "pairs_requested": args.pairs, "pairs": done,
@@ -96,6 +100,7 @@ def _write(args, done, classes, verdicts, by_edit, by_relation, failures, starte
         "disagreements": classes.get("UNSOUND", 0), "crashes": classes.get("CRASH", 0),
         "by_edit": {k: dict(v) for k, v in sorted(by_edit.items())},
         "by_relation": {k: dict(v) for k, v in sorted(by_relation.items())},
+        "by_tag": {k: dict(v) for k, v in sorted(by_tag.items())},
         "failures": failures,
         "host": {"python": platform.python_version(), "machine": platform.machine(), "cpu_threads": 1},
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -121,6 +126,11 @@ def _write(args, done, classes, verdicts, by_edit, by_relation, failures, starte
         "| relation | " + " | ".join(CLASSES) + " |", "|---|" + "---:|" * len(CLASSES),
         *[f"| {e} | " + " | ".join(str(c.get(k, 0)) for k in CLASSES) + " |"
           for e, c in sorted(by_relation.items())],
+        "",
+        "Architecture tags (a pair counts once under each of its tags: mlp/cnn, input dimension, "
+        "BatchNormalization, residual Add, LeakyReLU):", "",
+        "| tag | " + " | ".join(CLASSES) + " |", "|---|" + "---:|" * len(CLASSES),
+        *[f"| {e} | " + " | ".join(str(c.get(k, 0)) for k in CLASSES) + " |" for e, c in sorted(by_tag.items())],
         "",
     ]
     if failures:

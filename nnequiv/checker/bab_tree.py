@@ -61,7 +61,7 @@ def check_bab_tree(ctx: StepContext) -> list[Problem]:
         if "input" in split:
             d = split.get("input")
             at = _hex(split.get("at"), f"{item}/split/at", problems)
-            if not isinstance(d, int) or not 0 <= d < lower.size:
+            if not isinstance(d, int) or isinstance(d, bool) or not 0 <= d < lower.size:
                 problems.append(Problem(f"{item}/split/input", f"no input dimension {d!r}"))
                 continue
             if at is None:

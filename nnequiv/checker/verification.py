@@ -6,12 +6,14 @@ a chain from the original to the reduced model; each step's evidence with its
 registered checker (a structural step -- ``structural.REPLAYS`` -- is replayed on its
 source and the replayed network, whose hash must be the step's ``to``, continues the
 chain, so intermediate models are never shipped); and that the steps' epsilons
-add up to at most the claimed bound (triangle inequality, ``proofs/composition.md``).
+(non-negative; NaN is refused, it would make every comparison false) add up to at most
+the claimed bound (triangle inequality, ``proofs/composition.md``).
 Metadata is ignored.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +65,8 @@ def verify(certificate: Any, original: Network, reduced: Network) -> CheckReport
     if box.size != original.input.size or box.size != reduced.input.size:
         problems.append(Problem("claim/box", f"box has {box.size} bounds, models take "
                                              f"{original.input.size} and {reduced.input.size} inputs"))
+    if math.isnan(bound) or (relation.kind != "top1" and bound < 0):  # top-1: a negated margin
+        problems.append(Problem("claim/bound", f"claimed bound {bound!r} is not a bound on a deviation"))
     if relation.kind == "eps" and bound > relation.eps:
         problems.append(Problem("claim/bound", f"claimed bound {bound!r} exceeds eps {relation.eps!r}"))
     if problems:
@@ -95,9 +99,13 @@ def verify(certificate: Any, original: Network, reduced: Network) -> CheckReport
             problems += found
             step_reports.append({"kind": step["kind"], "valid": not found})
         try:
-            total = add_up(total, float.fromhex(step["epsilon"]))
+            epsilon = float.fromhex(step["epsilon"])
         except (ValueError, OverflowError, TypeError):
             problems.append(Problem(f"{item}/epsilon", "not a hex float"))
+        else:
+            if not epsilon >= 0:  # NaN too: it would make every later comparison false
+                problems.append(Problem(f"{item}/epsilon", f"{epsilon!r} is not a non-negative deviation"))
+            total = add_up(total, epsilon)
         current = step["to"]
     if not problems and current != hashes["reduced"]:
         problems.append(Problem("steps", "the chain does not end at the reduced model"))

@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .. import exact as rational
-from ..errors import ShapeError, UnsupportedOpError
+from ..errors import ShapeError, UnsupportedOpError, UsageError
 
 
 @dataclass(frozen=True, eq=False)
@@ -99,7 +99,13 @@ class OpContext:
 
     def number(self, value: float) -> float | Fraction:
         """A scalar attribute in the arithmetic of this mode (exact value of the float)."""
-        return Fraction(value) if self.exact else float(value)
+        if not self.exact:
+            return float(value)
+        try:
+            return Fraction(value)
+        except (ValueError, OverflowError):
+            raise UsageError(f"attribute value {value!r} has no exact value",
+                             fix="exact evaluation needs finite attributes") from None
 
     def tensor(self, array: Any) -> np.ndarray:
         """A stored tensor in the arithmetic of this mode; integer and bool tensors stay as they are."""

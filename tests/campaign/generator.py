@@ -14,6 +14,9 @@ Edits of the original (all on the stored float64 weights):
 * near misses: ``perturb`` (one weight plus ``±10**-k``, k in 1..6), ``bias_flip``, ``drop_neuron``;
 * ``bump``: a violation confined to a small L1 ball;
 * ``tie_dup`` / ``tie_cross``: top-1 cases with outputs tied identically or crossing inside the box.
+
+A share ``CONV_SHARE`` of the cases are small CNNs (Conv, BatchNormalization, residual Add,
+ReLU/LeakyReLU) with their own edits: ``conv_generator.py``.
 """
 
 from __future__ import annotations
@@ -65,6 +68,13 @@ class Spec:
                                               float.fromhex(bump["height"])))
 
 
+def spec_from_json(data: dict[str, Any]):
+    """A :class:`Spec` or (``"kind": "conv"``) a :class:`~tests.campaign.conv_spec.ConvSpec`."""
+    from .conv_spec import ConvSpec
+
+    return ConvSpec.from_json(data) if data.get("kind") == "conv" else Spec.from_json(data)
+
+
 @dataclass
 class Case:
     index: int
@@ -84,14 +94,29 @@ class Case:
         return Box.of(self.lower, self.upper)
 
     @property
+    def tags(self) -> tuple[str, ...]:
+        """Architecture tags for the campaign tables: mlp|cnn, 1-D|2-D, and bn, residual, leaky."""
+        conv = hasattr(self.original, "blocks")
+        blocks = self.original.blocks if conv else ()
+        return (("cnn" if conv else "mlp"), f"{self.original.n_in}-D") + tuple(
+            tag for tag, present in (("bn", any(b.bn is not None for b in blocks)),
+                                     ("residual", any(b.residual for b in blocks)),
+                                     ("leaky", self.original.activation == "LeakyRelu")) if present)
+
+    @property
     def name(self) -> str:
         return f"s{self.seed}_i{self.index}_{self.edit}_{self.relation_hint}{'_' + self.eps_mode if self.eps_mode else ''}"
 
 
 # --------------------------------------------------------------------------- networks
 
-def to_network(spec: Spec, name: str = "net") -> Network:
-    """``(Gemm act)* Gemm [+ bump]`` on input ``(1, n)``, float64 initialisers (as ``pairs.mlp``)."""
+def to_network(spec, name: str = "net") -> Network:
+    """``(Gemm act)* Gemm [+ bump]`` on input ``(1, n)``, float64 initialisers (as ``pairs.mlp``);
+    a :class:`~tests.campaign.conv_spec.ConvSpec` through ``conv_spec.conv_network``."""
+    from .conv_spec import ConvSpec, conv_network
+
+    if isinstance(spec, ConvSpec):
+        return conv_network(spec, name)
     nodes, init, current = [], {}, "input"
     attrs = {"alpha": float(spec.alpha)} if spec.activation == "LeakyRelu" else {}
     last = len(spec.layers) - 1
@@ -192,8 +217,15 @@ def _random_layers(rng, widths):
     return [(rng.normal(0, 1 / np.sqrt(a), (b, a)), rng.normal(0, 0.3, b)) for a, b in zip(widths[:-1], widths[1:])]
 
 
+CONV_SHARE = 0.35          # fraction of cases that are CNN/BN/residual pairs (``conv_generator.py``)
+
+
 def generate(seed: int, index: int) -> Case:
     """The ``index``-th case of the campaign with ``seed`` (independent of every other index)."""
+    if np.random.default_rng([seed, index, 1]).random() < CONV_SHARE:
+        from .conv_generator import generate_conv
+
+        return generate_conv(seed, index)
     rng = np.random.default_rng([seed, index])
     n_in = 1 if rng.random() < 0.7 else 2
     depth = int(rng.integers(1, 4))
@@ -228,7 +260,9 @@ def generate(seed: int, index: int) -> Case:
     elif edit == "drop_neuron":
         reduced = spec(drop_neuron(rng, layers))
     elif edit == "bump":
-        where = rng.uniform(lower, upper)
+        corner = rng.random() < 0.3       # corner-confined: only part of the ball lies in the box
+        where = np.where(rng.random(n_in) < 0.5, lower, upper) if corner else rng.uniform(lower, upper)
+        notes["corner"] = bool(corner)
         radius = float(rng.choice([1e-3, 1e-2, 0.05]) * half)
         height = float(rng.choice([1e-3, 0.1, 1.0, 10.0]))
         reduced = spec(_copy(layers), (where, radius, height))
@@ -253,7 +287,11 @@ def generate(seed: int, index: int) -> Case:
             ls = _copy(layers)
             ls[-1][1][1] += 10.0 ** -int(rng.integers(1, 7))
             reduced = spec(ls)
-    if edit.startswith("tie"):
+    return Case(index, seed, edit, original, reduced, lower, upper, *relation_draw(rng, edit, n_out), notes)
+
+
+def relation_draw(rng, edit: str, n_out: int) -> tuple[str, str, tuple[int, ...] | None]:
+    if "tie" in edit:
         hint = "top1"
     else:
         r = rng.random()
@@ -262,7 +300,7 @@ def generate(seed: int, index: int) -> Case:
     outputs = None
     if hint == "eps" and n_out >= 2 and rng.random() < 0.2:
         outputs = tuple(sorted(rng.choice(n_out, size=int(rng.integers(1, n_out)), replace=False).tolist()))
-    return Case(index, seed, edit, original, reduced, lower, upper, hint, eps_mode, outputs, notes)
+    return hint, eps_mode, outputs
 
 
 def _hidden_at(spec: Spec, x: np.ndarray) -> np.ndarray:

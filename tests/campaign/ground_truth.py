@@ -1,8 +1,10 @@
 """Ground truth for small pairs, independent of nnequiv's engine.
 
 The networks are evaluated from their :class:`~tests.campaign.generator.Spec` layer by layer in
-``fractions.Fraction`` (every stored float64 at its exact value); nothing of nnequiv's interpreter,
-lowering or checker is used.
+``fractions.Fraction`` (every stored float64 at its exact value); CNN specs
+(:class:`~tests.campaign.conv_spec.ConvSpec`) by ``exact_conv.py`` in the same way (Conv as its defining
+sum, BatchNormalization with a rational square root checked exactly); nothing of nnequiv's interpreter
+(``evaluate_exact`` included), lowering or checker is used.
 
 1-D inputs (exact): along the input interval every pre-activation of both networks is affine between
 consecutive *breakpoints*.  Breakpoints are found stage by stage: with the breakpoints of the earlier
@@ -57,15 +59,19 @@ class ExactNet:
             else:
                 stages.append(z)
                 h = [self._act(v) for v in z]
-        if self.bump is not None:
-            centre, radius, height = self.bump
-            za = [xi - ci for xi, ci in zip(x, centre)] + [ci - xi for xi, ci in zip(x, centre)]
-            stages.append(za)
-            zb = radius - sum((max(v, Fraction(0)) for v in za), Fraction(0))
-            stages.append([zb])
-            lift = height * max(zb, Fraction(0))
-            h = [v + lift for v in h]
-        return h, stages
+        return self._with_bump(x, h, stages), stages
+
+    def _with_bump(self, x: Sequence[Fraction], h: list[Fraction], stages: list[list[Fraction]]) -> list[Fraction]:
+        """Outputs ``h`` plus the bump (if any); the bump's two pre-activation stages go to ``stages``."""
+        if self.bump is None:
+            return h
+        centre, radius, height = self.bump
+        za = [xi - ci for xi, ci in zip(x, centre)] + [ci - xi for xi, ci in zip(x, centre)]
+        stages.append(za)
+        zb = radius - sum((max(v, Fraction(0)) for v in za), Fraction(0))
+        stages.append([zb])
+        lift = height * max(zb, Fraction(0))
+        return [v + lift for v in h]
 
     def __call__(self, x: Sequence[Fraction]) -> list[Fraction]:
         return self.forward(x)[0]
@@ -83,6 +89,14 @@ class ExactNet:
                         new.add(ta + (tb - ta) * a / (a - b))
             ts = sorted(new)
         return ts
+
+
+def exact_net(spec) -> ExactNet:
+    """The exact evaluator of an MLP :class:`Spec` or a :class:`~tests.campaign.conv_spec.ConvSpec`."""
+    from .conv_spec import ConvSpec
+    from .exact_conv import ExactConvNet
+
+    return ExactConvNet(spec) if isinstance(spec, ConvSpec) else ExactNet(spec)
 
 
 @dataclass
@@ -147,7 +161,7 @@ def _line(f: ExactNet, g: ExactNet, point, t0: Fraction, t1: Fraction, outputs, 
 
 def ground_truth(original: Spec, reduced: Spec, lower, upper, outputs=None, grid: int = 7,
                  want_top1: bool = True) -> Truth:
-    f, g = ExactNet(original), ExactNet(reduced)
+    f, g = exact_net(original), exact_net(reduced)
     lo = [Fraction(float(v)) for v in lower]
     hi = [Fraction(float(v)) for v in upper]
     n = len(lo)
@@ -175,8 +189,8 @@ def ground_truth(original: Spec, reduced: Spec, lower, upper, outputs=None, grid
 
 def relation_violated_at(original: Spec, reduced: Spec, x: Sequence[float], relation) -> tuple[bool, Fraction]:
     """Does the relation fail at the float input ``x`` (exact evaluation of the Specs)?"""
-    xq = [Fraction(float(v)) for v in x]
-    fy, gy = ExactNet(original)(xq), ExactNet(reduced)(xq)
+    xq = [Fraction(float(v)) for v in np.ravel(x)]
+    fy, gy = exact_net(original)(xq), exact_net(reduced)(xq)
     if relation.kind == "top1":
         bad = top_set(fy, relation.outputs) != top_set(gy, relation.outputs)
         return bad, Fraction(int(bad))

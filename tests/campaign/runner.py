@@ -36,7 +36,7 @@ from nnequiv.errors import NnequivError
 from nnequiv.spec.box import Box
 from nnequiv.spec.relation import Relation
 
-from .generator import Case, Spec, generate, to_network
+from .generator import Case, Spec, generate, spec_from_json, to_network
 from .ground_truth import Truth, ground_truth, relation_violated_at
 
 # a float64 ``lower`` is the exact deviation rounded to nearest: allow that half ulp
@@ -194,7 +194,7 @@ def rerun_reproducer(folder: Path, timeout: float | None = None) -> Outcome:
     relation = Relation.from_json(data["relation"])
     truth = Truth.from_json(data["expected"])
     box = Box.from_json((folder / "box.json").read_text())
-    original, reduced = Spec.from_json(data["original_spec"]), Spec.from_json(data["reduced_spec"])
+    original, reduced = spec_from_json(data["original_spec"]), spec_from_json(data["reduced_spec"])
     f_net, g_net = load(folder / "original.onnx"), load(folder / "reduced.onnx")
     started = time.monotonic()
     verdict = None
