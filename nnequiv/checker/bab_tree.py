@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..hexfloat import parse_hex
 from ..lowering import to_pwl
 from .diffzono import aligned_layers, analyze_batch
 from .leaf import assess
@@ -23,7 +24,7 @@ VALUE_TOLERANCE = 1e-9
 
 def _hex(value, item: str, problems: list[Problem]) -> float | None:
     try:
-        return float.fromhex(value)
+        return parse_hex(value)
     except (TypeError, ValueError, OverflowError):
         problems.append(Problem(item, f"not a hex float: {str(value)[:40]!r}"))
         return None

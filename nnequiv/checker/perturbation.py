@@ -26,6 +26,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..hexfloat import parse_hex
 from ..errors import NnequivError
 from ..ops.window import geometry, padded_windows
 from ..spec.box import Box
@@ -200,7 +201,7 @@ def _reshape(a: Stage, b: Stage, ins: list[State]) -> State:
 def check_weight_perturbation(ctx: StepContext) -> list[Problem]:
     item = f"{ctx.where}/epsilon"
     try:
-        claimed = float.fromhex(ctx.step["epsilon"])
+        claimed = parse_hex(ctx.step["epsilon"])
     except (TypeError, ValueError, OverflowError):
         return [Problem(item, "not a hex float")]
     if not claimed >= 0.0:

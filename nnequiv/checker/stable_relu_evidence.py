@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..hexfloat import parse_hex
 from ..errors import NnequivError
 from ..ir import Network
 from .net_bounds import Bounds
@@ -80,7 +81,7 @@ def _hexes(values: Any, item: str) -> np.ndarray:
     if not isinstance(values, list):
         raise RewriteError(item, "not a list of hex floats")
     try:
-        return np.array([float.fromhex(v) for v in values], dtype=np.float64)
+        return np.array([parse_hex(v) for v in values], dtype=np.float64)
     except (TypeError, ValueError, OverflowError):
         raise RewriteError(item, "not a list of hex floats") from None
 

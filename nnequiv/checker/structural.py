@@ -32,6 +32,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..hexfloat import parse_hex
 from ..errors import NnequivError
 from ..ir import Network
 from ..lowering import to_pwl
@@ -91,7 +92,7 @@ def rewrite_bound(source: Network, result: rewrites.Rewrite, box: Box) -> float:
 def _settle_epsilon(ctx: ReplayContext, result: rewrites.Rewrite) -> list[Problem]:
     item = f"{ctx.where}/epsilon"
     try:
-        claimed = float.fromhex(ctx.step["epsilon"])
+        claimed = parse_hex(ctx.step["epsilon"])
     except (TypeError, ValueError, OverflowError):
         return [Problem(item, "not a hex float")]
     if not claimed >= 0.0:

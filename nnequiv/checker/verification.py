@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..hexfloat import parse_hex
 from ..certificate.io import schema_problems
 from ..errors import NnequivError
 from ..ir import Network
@@ -59,14 +60,17 @@ def verify(certificate: Any, original: Network, reduced: Network) -> CheckReport
     try:
         relation = Relation.from_json(claim["relation"])
         box = Box.from_json(claim["box"])
-        bound = float.fromhex(claim["bound"])
+        bound = parse_hex(claim["bound"])
     except (NnequivError, ValueError, OverflowError, TypeError) as exc:
         return CheckReport(False, tuple(problems) + (Problem("claim", f"unreadable claim: {exc}"),))
     if box.size != original.input.size or box.size != reduced.input.size:
         problems.append(Problem("claim/box", f"box has {box.size} bounds, models take "
                                              f"{original.input.size} and {reduced.input.size} inputs"))
-    if math.isnan(bound) or (relation.kind != "top1" and bound < 0):  # top-1: a negated margin
+    if math.isnan(bound) or bound < 0:
         problems.append(Problem("claim/bound", f"claimed bound {bound!r} is not a bound on a deviation"))
+    elif relation.kind != "eps" and bound != 0.0:
+        problems.append(Problem("claim/bound", f"an {relation.kind} claim states no deviation bound: "
+                                               f"expected 0, got {bound!r}"))
     if relation.kind == "eps" and bound > relation.eps:
         problems.append(Problem("claim/bound", f"claimed bound {bound!r} exceeds eps {relation.eps!r}"))
     if problems:
@@ -99,7 +103,7 @@ def verify(certificate: Any, original: Network, reduced: Network) -> CheckReport
             problems += found
             step_reports.append({"kind": step["kind"], "valid": not found})
         try:
-            epsilon = float.fromhex(step["epsilon"])
+            epsilon = parse_hex(step["epsilon"])
         except (ValueError, OverflowError, TypeError):
             problems.append(Problem(f"{item}/epsilon", "not a hex float"))
         else:

@@ -17,7 +17,7 @@ from ..spec.relation import Relation
 def bab_certificate(original: Network, reduced: Network, box: Box, relation: Relation, bound: float,
                     tree: dict[str, Any], stats: dict[str, Any]) -> dict[str, Any]:
     f_hash, g_hash = canonical_sha256(original), canonical_sha256(reduced)
-    bound_hex = float(bound).hex()
+    bound_hex = float(bound if relation.kind == "eps" else 0.0).hex()   # exact / top-1 claims state no bound
     return {
         "schema": "nnequiv/certificate@1",
         "claim": {"verdict": "equivalent", "relation": relation.to_json(), "box": box.to_json(),

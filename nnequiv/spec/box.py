@@ -32,6 +32,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from ..hexfloat import parse_hex
 from ..errors import SpecError
 
 __all__ = ["Box", "parse_decimal", "to_fraction", "round_down", "round_up", "describe_number",
@@ -458,7 +459,7 @@ def _read_hex(hexes: Any, decimals: Any, side: str) -> list[float]:
         if not isinstance(h, str):
             raise SpecError(f"{side}_hex[{i}] must be a string, got {brief(h)}")
         try:
-            v = float.fromhex(h)
+            v = parse_hex(h)
         except (ValueError, OverflowError):
             raise SpecError(f"{side}_hex[{i}] is not a hex float: {h[:40]!r}") from None
         if decimals is not None:

@@ -31,6 +31,7 @@ from typing import Any, Iterable, Literal, Mapping
 
 import numpy as np
 
+from ..hexfloat import parse_hex
 from ..errors import SpecError
 from .box import brief, loads_exact, nearest_float, round_down, to_fraction
 
@@ -202,7 +203,7 @@ class Relation:
             if not isinstance(h, str):
                 raise SpecError(f"eps_hex must be a string, got {brief(h)}")
             try:
-                hv = float.fromhex(h)
+                hv = parse_hex(h)
             except (ValueError, OverflowError):
                 raise SpecError(f"eps_hex is not a hex float: {h[:40]!r}") from None
             if "eps" in data:

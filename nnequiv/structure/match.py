@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..hexfloat import parse_hex
 from ..checker.graph_align import AlignError, align, normalise
 from ..checker.permutation import permute
 from ..checker.perturbation import perturbation_bound
@@ -139,7 +140,7 @@ def match_structure(original: Network, reduced: Network, box: Box, relation: Rel
                       "epsilon": epsilon.hex()})
     total = 0.0
     for step in steps:
-        total = float(add_up(total, float.fromhex(step["epsilon"])))
+        total = float(add_up(total, parse_hex(step["epsilon"])))
     stats.update(matched=True, steps=[s["kind"] for s in steps])
     return finish(_certificate(original, reduced, box, relation, total, steps), total, bound.exact)
 
