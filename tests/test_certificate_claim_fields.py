@@ -51,3 +51,17 @@ def test_a_decimal_bound_is_rejected_not_misread(top1_proved):
     tampered["claim"]["bound"] = "0"                 # hex and decimal agree on 0, but it is not hex text
     problems = [str(p) for p in verify(tampered, f, g).problems]
     assert problems and problems[0].startswith("claim"), problems
+
+
+def test_steps_of_an_exact_claim_contribute_zero():
+    from nnequiv.passes.pipeline import compress
+    from tests.helpers.pairs import duplicated_scaled, mlp, random_layers
+    import numpy as np
+
+    net = mlp(duplicated_scaled(random_layers(np.random.default_rng(4), [3, 5, 2]), 0, 1, 2.0))
+    reduced, certificate = compress(net, ["lump"])
+    assert certificate["claim"]["relation"]["kind"] == "exact" and verify(certificate, net, reduced).valid
+    tampered = copy.deepcopy(certificate)
+    tampered["steps"][0]["epsilon"] = float("inf").hex()
+    problems = [str(p) for p in verify(tampered, net, reduced).problems]
+    assert problems and problems[0].startswith("steps/0/epsilon"), problems

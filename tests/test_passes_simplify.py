@@ -278,6 +278,7 @@ def test_rounded_propagation_is_refused_without_a_box_and_certified_with_one():
     assert np.max(np.abs(boxed.evaluate(x) - net.evaluate(x))) <= boxed_stats.epsilon
     claims_exact = copy.deepcopy(boxed_certificate)
     claims_exact["claim"]["relation"] = {"kind": "exact"}
+    claims_exact["claim"]["bound"] = (0.0).hex()
     step = [s["kind"] for s in claims_exact["steps"]].index("bias_propagation")
     problems = _problems(claims_exact, net, boxed)
     assert problems[0].item == f"steps/{step}/epsilon" and "not exact" in problems[0].reason

@@ -109,7 +109,11 @@ def verify(certificate: Any, original: Network, reduced: Network) -> CheckReport
         else:
             if not epsilon >= 0:  # NaN too: it would make every later comparison false
                 problems.append(Problem(f"{item}/epsilon", f"{epsilon!r} is not a non-negative deviation"))
-            total = add_up(total, epsilon)
+            elif relation.kind != "eps" and epsilon != 0.0:
+                problems.append(Problem(f"{item}/epsilon", f"a step of an {relation.kind} claim contributes "
+                                                           f"epsilon 0, not {epsilon!r}"))
+            else:
+                total = add_up(total, epsilon)
         current = step["to"]
     if not problems and current != hashes["reduced"]:
         problems.append(Problem("steps", "the chain does not end at the reduced model"))
