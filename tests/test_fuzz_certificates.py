@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import copy
 import json
-import signal
-from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 
@@ -30,24 +28,12 @@ from nnequiv.onnx_io import save_onnx
 from nnequiv.passes.pipeline import compress
 from nnequiv.spec.box import Box
 from nnequiv.spec.relation import Relation
+from tests.helpers.limits import time_limit
 from tests.helpers.json_mutations import Mutation, byte_mutations, json_mutations
 from tests.test_certificates import GOLDEN, golden_pair
 from tests.test_structural_certificates import chain_net
 
 SECONDS_PER_RUN = 30          # a mutated certificate must not make the checker hang
-
-
-@contextmanager
-def time_limit(seconds: int):
-    def expire(*_):
-        raise TimeoutError(f"no answer within {seconds} s")
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture(scope="module")

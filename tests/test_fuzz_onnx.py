@@ -9,10 +9,8 @@ Outcome: ``nnequiv.loading.load`` returns a Network or raises an ``NnequivError`
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +24,7 @@ from nnequiv.loading import load
 from nnequiv.onnx_io import save_onnx
 from tests.campaign.conv_generator import random_conv_spec
 from tests.campaign.conv_spec import conv_network
+from tests.helpers.limits import time_limit
 from tests.helpers.json_mutations import byte_mutations
 from tests.helpers.onnx_mutations import MUTATIONS
 from tests.test_certificates import golden_pair
@@ -39,19 +38,6 @@ REFUSED_WITH = {               # mutations that must be refused, with a word of 
     "external_nul_in_name": "outside", "missing_initializer": "", "no_nodes": "no nodes",
     "dangling_input": "", "init_dims_huge": "", "input_dims_huge": "",
 }
-
-
-@contextmanager
-def time_limit(seconds: int):
-    def expire(*_):
-        raise TimeoutError(f"no answer within {seconds} s")
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def _cnn():

@@ -26,12 +26,11 @@ from typing import Callable
 
 import numpy as np
 
-from ..hexfloat import parse_hex
 from ..errors import NnequivError
 from ..ops.window import geometry, padded_windows
 from ..spec.box import Box
 from .graph_align import INPUT, AlignError, Stage, align, generous, identical, normalise
-from .registry import Problem, StepContext, evidence
+from .registry import Problem, StepContext, claimed_epsilon, evidence
 from .tensor_linear import columns
 from .rounding import ETA, add_down, add_up, down, gamma, up, upper_sum_abs
 
@@ -200,12 +199,9 @@ def _reshape(a: Stage, b: Stage, ins: list[State]) -> State:
 @evidence("weight_perturbation")
 def check_weight_perturbation(ctx: StepContext) -> list[Problem]:
     item = f"{ctx.where}/epsilon"
-    try:
-        claimed = parse_hex(ctx.step["epsilon"])
-    except (TypeError, ValueError, OverflowError):
-        return [Problem(item, "not a hex float")]
-    if not claimed >= 0.0:
-        return [Problem(item, "epsilon must be >= 0")]
+    claimed, problems = claimed_epsilon(ctx.step, ctx.where)
+    if claimed is None:
+        return problems
     try:
         bound = perturbation_bound(ctx.source, ctx.target, ctx.box, ctx.relation.outputs)
     except AlignError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ..hexfloat import parse_hex
 from ..ir import Network
 from ..spec.box import Box
 from ..spec.relation import Relation
@@ -44,3 +45,16 @@ def evidence(kind: str):
         EVIDENCE[kind] = function
         return function
     return register
+
+
+def claimed_epsilon(step: dict[str, Any], where: str) -> tuple[float | None, list[Problem]]:
+    """The step's claimed epsilon (a non-negative hex float), or None with the problem."""
+    item = f"{where}/epsilon"
+    try:
+        claimed = parse_hex(step["epsilon"])
+    except (TypeError, ValueError, OverflowError):
+        return None, [Problem(item, "not a hex float")]
+    if not claimed >= 0.0:
+        return None, [Problem(item, "epsilon must be >= 0")]
+    return claimed, []
+

@@ -32,7 +32,6 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..hexfloat import parse_hex
 from ..errors import NnequivError
 from ..ir import Network
 from ..lowering import to_pwl
@@ -41,7 +40,7 @@ from ..spec.relation import Relation
 from . import lumping_rewrite, removal, rewrites, simplify_rewrites
 from .diffzono import analyze
 from .leaf import assess
-from .registry import Problem
+from .registry import Problem, claimed_epsilon
 from .rounding import add_up
 
 __all__ = ["REPLAYS", "ReplayContext", "deviation_bound", "replay", "rewrite_bound"]
@@ -91,12 +90,9 @@ def rewrite_bound(source: Network, result: rewrites.Rewrite, box: Box) -> float:
 
 def _settle_epsilon(ctx: ReplayContext, result: rewrites.Rewrite) -> list[Problem]:
     item = f"{ctx.where}/epsilon"
-    try:
-        claimed = parse_hex(ctx.step["epsilon"])
-    except (TypeError, ValueError, OverflowError):
-        return [Problem(item, "not a hex float")]
-    if not claimed >= 0.0:
-        return [Problem(item, "epsilon must be >= 0")]
+    claimed, problems = claimed_epsilon(ctx.step, ctx.where)
+    if claimed is None:
+        return problems
     if result.exact:
         return []
     if ctx.relation.kind != "eps":
