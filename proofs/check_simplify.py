@@ -36,6 +36,18 @@ def test_wrong_batchnorm_without_square_root_fails():
     refute(g * (a - mu) / Q(2) + beta == g * (a - mu) / (var + Q(0)) + beta, [var == Q(4)])
 
 
+def test_batchnorm_with_zero_gamma_is_beta_for_any_positive_root():
+    """S1': with g = 0 and var + eps > 0, BN(a) = beta for every a, mu and every root r > 0 (r may be irrational)."""
+    a, g, mu, beta, var, eps, root = z3.Reals("a g mu beta var eps root")
+    prove(g * (a - mu) / root + beta == beta, [g == 0, var + eps > 0, root * root == var + eps, root > 0])
+
+
+def test_wrong_batchnorm_with_zero_gamma_and_zero_root_is_not_beta():
+    """Without var + eps > 0 the root may be 0 and the division undefined (z3 leaves x / 0 free): not beta."""
+    a, g, mu, beta, var, eps, root = z3.Reals("a g mu beta var eps root")
+    refute(g * (a - mu) / root + beta == beta, [g == 0, root * root == var + eps, root >= 0])
+
+
 def _avg_pool_border(a, count_pad: bool):
     """2x2 window at a corner with padding 1: one tap inside the image."""
     return a / 4 if count_pad else a

@@ -194,11 +194,13 @@ CLAIMS: list[Claim] = [
           "nnequiv.checker.channels.channel_path / channel_values; nnequiv.checker.removal.remove_channels",
           _SIMPLIFY_TEST, ("channel_removal", "bias_propagation")),
     # --------------------------------------------------------------- simplify
-    Claim("A zero-input channel stays constant through the chain: constant Add, BN with a rational root, "
-          "Relu / LeakyRelu, pooling without counted padding",
+    Claim("A zero-input channel stays constant through the chain: constant Add, BN with a rational root "
+          "(or gamma = 0: exactly beta), Relu / LeakyRelu, pooling without counted padding",
           "simplify.md",
           _c("check_simplify.py", "test_per_channel_ops_map_a_constant_to_the_stated_constant",
              "test_batchnorm_of_a_constant_uses_the_exact_root", "test_wrong_batchnorm_without_square_root_fails",
+             "test_batchnorm_with_zero_gamma_is_beta_for_any_positive_root",
+             "test_wrong_batchnorm_with_zero_gamma_and_zero_root_is_not_beta",
              "test_average_pool_without_counted_padding_keeps_a_constant",
              "test_wrong_average_pool_counting_padding_is_not_constant"),
           "nnequiv.checker.channels.channel_values", _SIMPLIFY_TEST, ("bias_propagation",)),

@@ -182,3 +182,20 @@ def test_highs_prints_nothing_on_stdout():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout == "done\n"
+
+
+def test_thread_count_may_change_between_solves():
+    """HiGHS sizes a global scheduler on its first run; a later solve asking for another thread count
+    used to fail silently (model status 'Not Set', read as a time limit)."""
+    from nnequiv.solvers import ModelBuilder
+
+    def tiny():
+        b = ModelBuilder()
+        x = b.add_var(0.0, 1.0)
+        b.set_objective({x: 1.0}, 0.0, "max")
+        return b.build()
+
+    assert solve_highs(tiny()).status == "optimal"
+    for threads in (1, 2, 1):
+        result = solve_highs(tiny(), threads=threads)
+        assert result.status == "optimal" and result.objective == 1.0

@@ -239,6 +239,8 @@ def _batchnorm(net, node, k, v, shape, item):
     if any(p.shape != (shape[0],) for p in params):
         raise RewriteError(item, f"BatchNormalization {node.name!r}: parameters must have shape ({shape[0]},)")
     gamma, beta, mean, var = (_fraction(p[k]) for p in params)
+    if gamma == 0 and var + Fraction(float(node.attr("epsilon", 1e-5))) > 0:
+        return beta        # 0 * (v - mean) / sqrt(var + eps) + beta = beta, the root need not be rational
     root = _exact_sqrt(var + Fraction(float(node.attr("epsilon", 1e-5))))
     if root is None or root == 0:
         raise RewriteError(item, f"BatchNormalization {node.name!r}: sqrt(var + epsilon) of channel {k} is "

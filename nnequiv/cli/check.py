@@ -96,7 +96,9 @@ def _print_human(verdict, relation, cert_path: str | None) -> None:
         console.print(f"max deviation: proved <= {_num(upper)}, reached >= {_num(lower)}")
     cex = verdict.counterexample
     if cex is not None:
-        console.print(f"counterexample (replayed exactly{'' if cex.exact else ', irrational ops approximated'}):")
+        method = verdict.stats.get("counterexample_replay")
+        console.print(f"counterexample (replayed {method})" if method else
+                      f"counterexample (replayed exactly{'' if cex.exact else ', irrational ops approximated'}):")
         console.print(f"  input    {_short(cex.input)}")
         console.print(f"  original {_short(cex.original_output)}")
         console.print(f"  reduced  {_short(cex.reduced_output)}")
@@ -108,6 +110,8 @@ def _print_human(verdict, relation, cert_path: str | None) -> None:
                       f"{structural['time_s']:.2f} s")
     elif structural and structural.get("failure"):
         console.print(f"structural match failed, numeric engine used: {structural['failure']}")
+    if verdict.stats.get("unknown_reason"):
+        console.print(f"numeric engine skipped: {verdict.stats['unknown_reason']}")
     if cert_path:
         console.print(f"certificate written to {cert_path} (re-check: nnequiv verify {cert_path} ORIGINAL REDUCED)")
 

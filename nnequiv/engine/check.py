@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import ShapeError, UnsupportedOpError
 from ..ir import Network
 from ..lowering import to_pwl
 from ..pwl import PwlNet
@@ -27,6 +27,7 @@ from .certify import bab_certificate, self_check
 from .confirm import exact_deviation, replay
 from .falsify import falsify
 from .objective import violates
+from .size_guard import DENSE_BUDGET, too_large
 from .verdict import Verdict
 
 Progress = Callable[[int, float], None]
@@ -34,7 +35,7 @@ Progress = Callable[[int, float], None]
 
 def check(original: Network | str, reduced: Network | str, box: Box | tuple | None = None,
           relation: Relation | None = None, timeout: float = 60.0, seed: int = 0,
-          progress: Progress | None = None) -> Verdict:
+          progress: Progress | None = None, dense_budget: float = DENSE_BUDGET) -> Verdict:
     started = time.monotonic()
     original, reduced = _load(original), _load(reduced)
     relation = relation or Relation.epsilon(0.0)
@@ -45,13 +46,24 @@ def check(original: Network | str, reduced: Network | str, box: Box | tuple | No
         return Verdict(verdict=verdict, relation=relation.to_json(), time_s=time.monotonic() - started,
                        stats=stats, **fields)
 
-    decided = _structural_stage(original, reduced, box, relation, stats)
+    hints: dict[str, Any] = {}
+    decided = _structural_stage(original, reduced, box, relation, stats, hints)
     if decided is not None:
         certificate, bound = decided
         # lower: the trivial 0 (no input is replayed: exact evaluation does not scale to these models)
         return done("equivalent", lower=0.0 if relation.kind != "top1" else None,
                     upper=bound if relation.kind != "top1" else None, counterexample=None, certificate=certificate)
-    f, g = _lowered_pair(original, reduced, box, relation)
+    oversized = _oversized(original, reduced, dense_budget, stats)
+    if oversized is not None:
+        return _search_only_verdict(original, reduced, box, relation, seed, stats, done, False, hints)
+    try:
+        f, g = _lowered_pair(original, reduced, box, relation)
+    except UnsupportedOpError as exc:
+        if "structural" not in stats:
+            raise
+        stats["unknown_reason"] = (f"{exc.args[0] if exc.args else exc}; the structural stage did not decide: "
+                                   f"{stats['structural'].get('failure')}")
+        return _search_only_verdict(original, reduced, box, relation, seed, stats, done, True, hints)
     lower, upper = np.array(box.lower, float), np.array(box.upper, float)
     stats.update({"original": _shape_stats(f), "reduced": _shape_stats(g)})
     rng = np.random.default_rng(seed)
@@ -101,7 +113,7 @@ def check(original: Network | str, reduced: Network | str, box: Box | tuple | No
 
 
 def _structural_stage(original: Network, reduced: Network, box: Box, relation: Relation,
-                      stats: dict[str, Any]) -> tuple[dict[str, Any], float] | None:
+                      stats: dict[str, Any], hints: dict[str, Any]) -> tuple[dict[str, Any], float] | None:
     """Try to decide from a layer correspondence (``nnequiv.structure``); None falls through to
     the numeric stages.  The certificate is self-checked like every other proof."""
     if original.input.size != reduced.input.size or original.output.size != reduced.output.size:
@@ -111,6 +123,7 @@ def _structural_stage(original: Network, reduced: Network, box: Box, relation: R
 
     result = match_structure(original, reduced, box, relation)
     stats["structural"] = result.stats
+    hints["mismatch"] = result.mismatch
     if result.certificate is None:
         return None
     report = self_check(result.certificate, original, reduced)
@@ -120,6 +133,35 @@ def _structural_stage(original: Network, reduced: Network, box: Box, relation: R
         return None
     stats["stage"] = "structural"
     return result.certificate, float(result.bound)
+
+
+def _oversized(original: Network, reduced: Network, budget: float, stats: dict[str, Any]) -> str | None:
+    """The size guard (:mod:`.size_guard`): the reason the numeric engine cannot run, or None."""
+    if original.input.size != reduced.input.size or original.output.size != reduced.output.size:
+        return None                       # _lowered_pair reports the shape error
+    reason = too_large(original, reduced, budget)
+    if reason is not None:
+        failure = stats.get("structural", {}).get("failure", "no structural correspondence was tried")
+        stats["unknown_reason"] = f"{reason}; the structural stage did not decide: {failure}"
+    return reason
+
+
+def _search_only_verdict(original, reduced, box, relation, seed, stats, done, exact: bool, hints) -> Verdict:
+    """Models the numeric engine cannot take (too large, or ops it does not lower): only a
+    falsification search runs; its input is replayed exactly when ``exact`` (small models)."""
+    from .falsify_large import REPLAY_METHOD, falsify_large
+
+    stats["stage"] = "search_only"
+    lower, upper = np.array(box.lower, float), np.array(box.upper, float)
+    cex = falsify_large(original, reduced, lower, upper, relation, np.random.default_rng(seed), exact_replay=exact,
+                        mismatch=hints.get("mismatch"))
+    if cex is None:
+        return done("unknown", lower=None, upper=None, counterexample=None)
+    stats["stage"] = "falsification_search"
+    if not exact:
+        stats["counterexample_replay"] = REPLAY_METHOD
+    return done("not_equivalent", lower=_lower(cex.deviation, relation) if exact else None, upper=None,
+                counterexample=cex)
 
 
 def _claimable(proved: float, relation: Relation) -> float:

@@ -82,7 +82,9 @@ def solve_highs(model: MilpModel, *, time_limit: float | None = None, mip_rel_ga
         opts["threads"] = int(threads)
     opts.update(options or {})
     h = _load(model, opts)
-    h.run()
+    if h.run() == highspy.HighsStatus.kError and h.getModelStatus() == _MS.kNotset:
+        return SolveResult("error", time_s=time.perf_counter() - start,
+                           message="HiGHS refused to run the model (see its log with output_flag)")
     status = h.getModelStatus()
     if status == _MS.kUnboundedOrInfeasible:
         result = _disambiguate(model, opts, start)
@@ -119,6 +121,10 @@ def model_caveats(model: MilpModel, h: highspy.Highs | None = None) -> str:
 
 def _load(model: MilpModel, opts: Mapping[str, Any]) -> highspy.Highs:
     h = new_highs()
+    if "threads" in opts:
+        # HiGHS keeps one global thread scheduler, sized by the first run of the process; a run
+        # asking for another thread count fails with kError unless the scheduler is reset
+        highspy.Highs.resetGlobalScheduler(True)
     for key, value in opts.items():
         if h.setOptionValue(key, value) == highspy.HighsStatus.kError:
             raise ValueError(f"invalid HiGHS option {key}={value!r}")

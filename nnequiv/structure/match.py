@@ -4,7 +4,10 @@
    BatchNorm folded into the layer before it).  If they do not align, remove the original's
    dead neurons (zero incoming weights: the ``simplify`` pass, ``bias_propagation`` and
    ``channel_removal`` steps), then lump its exactly proportional neurons (the ``lump``
-   pass), trying again after each.
+   pass), trying again after each.  When the simplified original is already the reduced model
+   (same canonical hash: Torch-Pruning's output, DenseNet Concat graphs included) the simplify
+   steps are the whole certificate.  When nothing aligns, :mod:`.diagnose` names the first
+   layer and the live original channels the reduced model lacks.
 2. Infer each hidden layer's permutation (:mod:`.permutations`) and apply it with the
    checker's own replay (:func:`nnequiv.checker.permutation.permute`).
 3. Bound the remaining weight difference with the checker's analysis
@@ -35,6 +38,7 @@ from ..ir import Network
 from ..onnx_io import canonical_sha256
 from ..spec.box import Box
 from ..spec.relation import Relation
+from .diagnose import Mismatch, first_mismatch
 from .permutations import infer
 
 __all__ = ["StructuralResult", "match_structure"]
@@ -46,6 +50,7 @@ class StructuralResult:
     bound: float | None                      # proved bound on max |f - g| (0.0 when exact)
     exact: bool
     stats: dict[str, Any] = field(default_factory=dict)
+    mismatch: Mismatch | None = None         # the first non-dead channels the reduced model lacks
 
 
 def _dead_removed(net: Network):
@@ -64,10 +69,18 @@ def _lumped(net: Network):
     return result if result.stats.applied else None
 
 
+def _normalised_or_none(net: Network):
+    try:
+        return normalise(net)
+    except AlignError:
+        return None        # not comparable stage by stage; the simplify steps alone may still reach it
+
+
 def _aligned(original: Network, reduced: Network, steps: list[dict[str, Any]], stats: dict[str, Any]):
     """The original (dead neurons removed and lumped if needed) and both stage lists, or None with
     ``stats["failure"]`` set."""
-    g = normalise(reduced)
+    target, last = canonical_sha256(reduced), (None, None)
+    g = _normalised_or_none(reduced)
     current, failure = original, None
     for simplify in (None, _dead_removed, _lumped):
         if simplify is not None:
@@ -78,13 +91,25 @@ def _aligned(original: Network, reduced: Network, steps: list[dict[str, Any]], s
                 steps.append({**step, "from": canonical_sha256(current), "to": canonical_sha256(network)})
                 stats.setdefault("simplified", []).append(step["kind"])
                 current = network
+        if steps and steps[-1]["to"] == target:     # the simplified original IS the reduced model
+            return current, None, None
+        f = None
         try:
             f = normalise(current)
+            if g is None:
+                g = normalise(reduced)      # raises the reduced model's own AlignError
             align(f, g)
             return current, f, g
         except AlignError as exc:
             failure = failure or str(exc)
-    stats["failure"] = failure + ("" if not steps else f" (also after {', '.join(s['kind'] for s in steps)})")
+            last = (f, g)
+    f, g = last                                   # dead channels are gone: what is left is not removable
+    mismatch = first_mismatch(f, g, steps) if f is not None and g is not None and len(f) == len(g) else None
+    if mismatch is not None:
+        stats["first_mismatch"] = {"node": mismatch.node, "channels": list(mismatch.channels)}
+        stats["_mismatch"] = mismatch           # not JSON: moved to StructuralResult.mismatch
+    stats["failure"] = (failure + ("" if not steps else f" (also after {', '.join(s['kind'] for s in steps)})")
+                        + (f"; {mismatch.message}" if mismatch else ""))
     return None
 
 
@@ -95,13 +120,18 @@ def match_structure(original: Network, reduced: Network, box: Box, relation: Rel
 
     def finish(certificate=None, bound=None, exact=False) -> StructuralResult:
         stats["time_s"] = round(time.monotonic() - started, 4)
-        return StructuralResult(certificate, bound, exact, stats)
+        mismatch = stats.pop("_mismatch", None)
+        return StructuralResult(certificate, bound, exact, stats, mismatch)
 
     try:
         aligned = _aligned(original, reduced, steps, stats)
         if aligned is None:
             return finish()
         current, f, g = aligned
+        if f is None:
+            total = _total(steps)
+            stats.update(matched=True, steps=[s["kind"] for s in steps], exact=total == 0.0, bound=total)
+            return finish(_certificate(original, reduced, box, relation, total, steps), total, total == 0.0)
         stats["stages"] = len(f)
         inference = infer(f, g)
         stats["permuted_layers"] = [{"node": p.node, "moved": int(np.sum(np.array(p.order) != np.arange(len(p.order))))}
@@ -138,11 +168,16 @@ def match_structure(original: Network, reduced: Network, box: Box, relation: Rel
     if not steps or steps[-1]["to"] != reduced_hash or epsilon:
         steps.append({"kind": "weight_perturbation", "from": canonical_sha256(current), "to": reduced_hash,
                       "epsilon": epsilon.hex()})
+    total = _total(steps)
+    stats.update(matched=True, steps=[s["kind"] for s in steps])
+    return finish(_certificate(original, reduced, box, relation, total, steps), total, bound.exact)
+
+
+def _total(steps: list[dict[str, Any]]) -> float:
     total = 0.0
     for step in steps:
         total = float(add_up(total, parse_hex(step["epsilon"])))
-    stats.update(matched=True, steps=[s["kind"] for s in steps])
-    return finish(_certificate(original, reduced, box, relation, total, steps), total, bound.exact)
+    return total
 
 
 def _certificate(original: Network, reduced: Network, box: Box, relation: Relation, bound: float,
