@@ -346,6 +346,17 @@ CLAIMS: list[Claim] = [
           "nnequiv.solvers.safe_bound.safe_upper_bound / safe_lower_bound; nnequiv.checker.lp_dual.safe_max; "
           + _planned("bound_proof")[0],
           "tests/test_solvers_safe_bound.py; tests/test_passes_stable.py", ("bound_proof", "stable_relu")),
+    Claim("Differential LP of a leaf: affine rows, triangle rows (any slope, beta above both ends), split "
+          "bounds and mean-value difference cuts d <= a delta + beta over [min(dl, 0), max(du, 0)] hold for "
+          "every point of the region",
+          "diff_lp.md",
+          _c("check_diff_lp.py", "test_triangle_row_holds_for_any_slope", "test_triangle_row_stable_cases",
+             "test_relu_difference_is_a_mean_value", "test_difference_upper_cut", "test_difference_lower_cut",
+             "test_difference_cuts_for_linear_pairs", "test_phase_split_bounds",
+             "test_wrong_difference_cut_without_zero_in_range_fails",
+             "test_wrong_difference_cut_for_different_activations_fails"),
+          "nnequiv.checker.diff_lp.diff_lp; nnequiv.checker.bab_tree._lp_leaf_value",
+          "tests/test_lp_leaves.py", ("bab_tree",)),
     Claim("Big-M ReLU / LeakyReLU encoding is exact given sound bounds l <= z <= u (also with rounded-up M)",
           "big_m.md",
           _c("check_big_m.py", "test_relu_milp_contains_the_graph", "test_relu_milp_solutions_are_on_the_graph",

@@ -5,7 +5,9 @@ two boxes whose union is the parent; a phase split yields the regions
 ``z <= 0`` and ``z >= 0``, whose union is the parent region.  Each leaf must be
 closed by :func:`nnequiv.checker.diffzono.analyze` + :func:`nnequiv.checker.leaf.assess`,
 and its recomputed value must equal the certified one bit for bit
-(``proofs/differential.md``, ``proofs/top1.md``).
+(``proofs/differential.md``, ``proofs/top1.md``) -- or, for an ``lp`` leaf, by the safe bound
+of its multipliers on the differential LP the checker rebuilds from the region, its splits and
+its own analysis (:mod:`.diff_lp`, ``proofs/diff_lp.md``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 
 from ..hexfloat import parse_hex
 from ..lowering import to_pwl
+from .diff_lp import diff_lp, lp_objectives, lp_supported, zonotope_bounds
 from .diffzono import aligned_layers, analyze_batch
 from .leaf import assess
 from .registry import Problem, StepContext, evidence
@@ -86,7 +89,7 @@ def check_bab_tree(ctx: StepContext) -> list[Problem]:
             problems.append(Problem(f"{item}/split", "unknown split kind"))
     worst = -np.inf
     for start in range(0, len(leaves), LEAF_BATCH):
-        values = _check_leaves(leaves[start:start + LEAF_BATCH], f, g, relation, problems)
+        values = _check_leaves(leaves[start:start + LEAF_BATCH], f, g, relation, problems, (fl, gl))
         worst = max([worst] + values)
     if not problems and relation.kind == "eps" and worst > claimed_eps:
         problems.append(Problem(f"{ctx.where}/epsilon", f"leaves prove only {worst!r}, not {claimed_eps!r}"))
@@ -104,16 +107,24 @@ def _valid_neuron(key, fl, gl) -> bool:
     return 0 <= key[1] < len(layers) and 0 <= key[2] < layers[key[1]].n_out
 
 
-def _check_leaves(leaves, f, g, relation, problems: list[Problem]) -> list[float]:
+def _check_leaves(leaves, f, g, relation, problems: list[Problem], aligned) -> list[float]:
     """Re-analyse a batch of leaves; each must be closed (or empty, as claimed) and match its value."""
     analysis = analyze_batch(f, g, np.stack([leaf[1] for leaf in leaves]), np.stack([leaf[2] for leaf in leaves]),
                              [dict(leaf[3]) for leaf in leaves])
     result = assess(analysis, relation.kind, relation.eps, relation.outputs, f.softmax_output)
     values = []
-    for index, (node, _, _, _, item) in enumerate(leaves):
+    for index, (node, lower, upper, splits, item) in enumerate(leaves):
         claimed = _hex(node.get("value"), f"{item}/value", problems)
         value = float(result.value[index])
         if claimed is None:
+            continue
+        if node.get("leaf") == "lp":
+            value = _lp_leaf_value(node, analysis, index, lower, upper, dict(splits), aligned, relation,
+                                   f.softmax_output, item, problems)
+            if value is not None and not _same(value, claimed):
+                problems.append(Problem(f"{item}/value", f"recomputed {value!r} differs from the certified {claimed!r}"))
+            elif value is not None:
+                values.append(value)
             continue
         if node.get("leaf") == "empty" and not analysis.infeasible[index]:
             problems.append(Problem(item, "the region is claimed empty but its phase splits are consistent"))
@@ -125,6 +136,63 @@ def _check_leaves(leaves, f, g, relation, problems: list[Problem]) -> list[float
         else:
             values.append(value)
     return values
+
+
+def _lp_leaf_value(node, analysis, index, lower, upper, splits, aligned, relation, softmax, item,
+                   problems: list[Problem]) -> float | None:
+    """The leaf's proved bound: per ``(output, sign)`` of :func:`.diff_lp.lp_objectives` the safe
+    bound of its multipliers, or (entry ``null``) the zonotope bound of that objective; each must
+    be ``<= eps``, the value is the largest."""
+    fl, gl = aligned
+    reason = "LP leaves prove eps relations without Softmax" if relation.kind != "eps" or softmax else \
+        lp_supported(fl, gl)
+    if reason:
+        problems.append(Problem(item, reason))
+        return None
+    bounds = [tuple(None if b is None else (b[0][index], b[1][index]) for b in layer)
+              for layer in analysis.layer_bounds]
+    lp = diff_lp(fl, gl, lower, upper, bounds, splits)
+    objectives = lp_objectives(relation.outputs, lp.g_out.size)
+    zonotope = zonotope_bounds(analysis, index, relation.outputs)
+    given = node.get("multipliers")
+    if not isinstance(given, list) or len(given) != len(objectives):
+        problems.append(Problem(f"{item}/multipliers", f"needs {len(objectives)} multiplier vectors, one per "
+                                                         "(output, sign)"))
+        return None
+    worst = -np.inf
+    for at, (entry, (output, sign)) in enumerate(zip(given, objectives)):
+        where = f"{item}/multipliers/{at}"
+        if entry is None:
+            bound = zonotope[at]
+        else:
+            multipliers = _multipliers(entry, lp.row_lo.size, where, problems)
+            if multipliers is None:
+                return None
+            bound = lp.safe_bound(output, sign, multipliers)
+        if not bound <= relation.eps:
+            how = "the zonotope bound" if entry is None else "the safe bound of the multipliers"
+            problems.append(Problem(where, f"{how} proves only {'+-'[sign < 0]}(g - f)[{output}] <= "
+                                           f"{bound!r}, not <= {relation.eps!r}"))
+            return None
+        worst = max(worst, bound)
+    return float(worst)
+
+
+def _multipliers(entry, n_rows: int, where: str, problems: list[Problem]) -> np.ndarray | None:
+    rows = entry.get("rows") if isinstance(entry, dict) else None
+    values = entry.get("values") if isinstance(entry, dict) else None
+    if not (isinstance(rows, list) and isinstance(values, list) and len(rows) == len(values)
+            and all(isinstance(r, int) and not isinstance(r, bool) and 0 <= r < n_rows for r in rows)
+            and len(set(rows)) == len(rows)):
+        problems.append(Problem(where, f"needs distinct row indices 0..{n_rows - 1} and one hex value each"))
+        return None
+    parsed = [_hex(v, f"{where}/values", problems) for v in values]
+    if any(v is None or not np.isfinite(v) for v in parsed):
+        problems.append(Problem(f"{where}/values", "multipliers must be finite hex floats"))
+        return None
+    multipliers = np.zeros(n_rows)
+    multipliers[np.asarray(rows, dtype=np.int64)] = parsed
+    return multipliers
 
 
 def _same(recomputed: float, claimed: float) -> bool:

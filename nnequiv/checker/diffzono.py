@@ -32,6 +32,7 @@ from .forms import Forms, add, add_bias, exact_difference, input_forms, linear, 
 from .rounding import ETA, UNIT, add_down, add_up, up, upper_add
 
 Split = Mapping[tuple[str, int, int], int]
+Bounds = tuple[np.ndarray, np.ndarray]
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,6 +67,8 @@ class DiffAnalysis:
     infeasible: np.ndarray      # (R,) bool
     unstable: tuple[tuple[str, int, np.ndarray, np.ndarray], ...]  # (net, layer, mask (R, n), width (R, n))
     tracked_layers: int
+    # per aligned layer: pre-activation bounds (lo, hi), each (R, n), of f, g and (while tracked) delta
+    layer_bounds: tuple[tuple[Bounds, Bounds, Bounds | None], ...] = ()
 
     def symbols_of(self, r: int) -> list[Symbol | None]:
         """Origin of every generator column in region ``r``."""
@@ -109,6 +112,7 @@ def analyze_batch(f: PwlNet, g: PwlNet, lowers: np.ndarray, uppers: np.ndarray,
     hd: Forms | None = Forms(np.zeros_like(x.center), np.zeros_like(x.gens), np.zeros_like(x.center))
     infeasible = np.zeros(regions, dtype=bool)
     unstable = []
+    layer_bounds = []
     tracked = 0
 
     def place(forms: Forms, fresh: "Fresh", kind: str, layer: int) -> Forms:
@@ -144,12 +148,14 @@ def analyze_batch(f: PwlNet, g: PwlNet, lowers: np.ndarray, uppers: np.ndarray,
             hd = place(nd, fresh_d, "delta", k)
             nf, ng = nf.with_columns(width), ng.with_columns(width)
         else:
-            hd = None
+            hd, bd = None, None
+        layer_bounds.append((bf, bg, bd))
         hf, hg = nf, ng
 
     by_subtraction = add(hg, hf, -1.0)
     delta = by_subtraction if hd is None else _tighter(hd, by_subtraction)
-    return DiffAnalysis(hf, hg, delta, x.symbols, tuple(blocks), infeasible, tuple(unstable), tracked)
+    return DiffAnalysis(hf, hg, delta, x.symbols, tuple(blocks), infeasible, tuple(unstable), tracked,
+                        tuple(layer_bounds))
 
 
 def _forced_phases(fl, gl, splits: Sequence[Split], regions: int) -> dict[tuple[str, int], np.ndarray]:

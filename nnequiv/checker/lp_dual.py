@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -28,7 +29,18 @@ from ..pwl import PwlNet
 from .net_bounds import Bounds
 from .rounding import ETA, add_down, add_up, gamma, up
 
-__all__ = ["TriangleLp", "safe_max", "triangle_lp"]
+__all__ = ["LinearRelaxation", "TriangleLp", "safe_max", "triangle_lp"]
+
+
+class LinearRelaxation(Protocol):
+    """``row_lo <= matrix v <= row_hi``, ``col_lo <= v <= col_hi`` (all :func:`safe_max` reads;
+    :class:`TriangleLp` and :class:`nnequiv.checker.diff_lp.DiffLp`)."""
+
+    matrix: np.ndarray
+    row_lo: np.ndarray
+    row_hi: np.ndarray
+    col_lo: np.ndarray
+    col_hi: np.ndarray
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,7 +103,7 @@ def triangle_lp(net: PwlNet, bounds: list[Bounds], k: int, lower: np.ndarray, up
                       np.concatenate(col_hi), last, net.layers[k].weight, net.layers[k].bias)
 
 
-def safe_max(lp: TriangleLp, c: np.ndarray, c0: float, multipliers: np.ndarray) -> float:
+def safe_max(lp: LinearRelaxation, c: np.ndarray, c0: float, multipliers: np.ndarray) -> float:
     """A rigorous upper bound on ``max c . v + c0`` over the LP (any finite multipliers)."""
     m = np.asarray(multipliers, np.float64)
     if m.shape != lp.row_lo.shape or not np.all(np.isfinite(m)):

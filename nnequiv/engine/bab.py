@@ -1,8 +1,9 @@
 """Branch and bound over input splits and activation-phase splits.
 
 Every region is analysed by the trusted :func:`nnequiv.checker.diffzono.analyze`
-and assessed by :func:`nnequiv.checker.leaf.assess`; the search only decides
-*where* to split.  The recorded split tree is the ``bab_tree`` certificate step,
+and assessed by :func:`nnequiv.checker.leaf.assess`; regions it leaves open may be closed
+by the differential LP with a safe dual bound (:mod:`.lp_leaf`, ``lp`` leaves).  The search
+only decides *where* to split.  The recorded split tree is the ``bab_tree`` certificate step,
 which the checker replays region by region.
 """
 
@@ -16,11 +17,20 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..checker.diffzono import analyze_batch
+from ..checker.diff_lp import lp_supported, zonotope_bounds
+from ..checker.diffzono import aligned_layers, analyze_batch
 from ..checker.leaf import assess
 from ..pwl import PwlNet
+from .lp_leaf import try_lp_leaf
 from .objective import Relation, deviation, violates
 
+# LP leaves: tried on every open region when the input has at least LP_WIDE_INPUT dimensions (input
+# splits barely help there), else only where the zonotope bound is within LP_FACTOR of eps -- one
+# LP costs about as much as 60 zonotope regions on the 5-input ACAS pairs, so its time share is small
+LP_WIDE_INPUT = 50
+LP_FACTOR = 1.25
+LP_TIME_SHARE = {True: 0.5, False: 0.1}   # share of the search time, by "wide input" (plus LP_TIME_START)
+LP_TIME_START = 1.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,6 +85,32 @@ def branch_and_bound(f: PwlNet, g: PwlNet, lower: np.ndarray, upper: np.ndarray,
     heap: list[tuple[float, int, Region, Any]] = []
     state = {"closed_max": -np.inf, "best_point": None, "best_value": -np.inf, "regions": 0}
     start = time.monotonic()
+    fl, gl = aligned_layers(f, g)
+    use_lp = relation.kind == "eps" and not f.softmax_output and not lp_supported(fl, gl)
+    wide = use_lp and f.input_size >= LP_WIDE_INPUT
+    lp_stats = {"lp_tries": 0, "lp_closed": 0, "lp_seconds": 0.0}
+
+    def lp_close(analysis, index: int, region: Region, value: float) -> tuple[dict[str, Any] | None, float]:
+        """An ``lp`` leaf for the region or None (not worth it, out of LP time, or not proved), and the
+        region's best known bound (the LP's where it was solved)."""
+        if not use_lp or not (wide or value <= LP_FACTOR * relation.eps) or time.monotonic() > deadline:
+            return None, value
+        if lp_stats["lp_seconds"] > LP_TIME_SHARE[wide] * (time.monotonic() - start) + LP_TIME_START:
+            return None, value
+        bounds = [tuple(None if b is None else (b[0][index], b[1][index]) for b in layer)
+                  for layer in analysis.layer_bounds]
+        lp_stats["lp_tries"] += 1
+        try:
+            attempt = try_lp_leaf(fl, gl, region.lower, region.upper, bounds, dict(region.splits),
+                                  relation.outputs, relation.eps, zonotope_bounds(analysis, index, relation.outputs),
+                                  deadline)
+        except ValueError:        # e.g. HiGHS refuses an empty region's bounds
+            return None, value
+        lp_stats["lp_seconds"] += attempt.seconds
+        if not attempt.closed:
+            return None, min(value, attempt.upper)
+        lp_stats["lp_closed"] += 1
+        return {"leaf": "lp", "value": attempt.value.hex(), "multipliers": list(attempt.evidence)}, attempt.value
 
     def visit(regions: list[Region]) -> bool:
         """Analyse regions together: close them or queue them; True if a violation was confirmed."""
@@ -91,16 +127,23 @@ def branch_and_bound(f: PwlNet, g: PwlNet, lower: np.ndarray, upper: np.ndarray,
                     "leaf": "empty" if analysis.infeasible[index] else "bound",
                     "value": float(verdict.value[index]).hex()}
                 continue
+            leaf, bound = (None, float(verdict.value[index])) if violates(values[index], relation) else \
+                lp_close(analysis, index, region, float(verdict.value[index]))
+            if leaf is not None:
+                state["closed_max"] = max(state["closed_max"], float.fromhex(leaf["value"]))
+                tree.nodes[region.node_id] = leaf
+                continue
             if values[index] > state["best_value"]:
                 state["best_point"], state["best_value"] = centres[index], float(values[index])
                 if violates(values[index], relation) and is_confirmed is not None and is_confirmed(centres[index]):
                     return True
-            heapq.heappush(heap, (-float(verdict.value[index]), region.node_id, region,
+            heapq.heappush(heap, (-bound, region.node_id, region,
                                   _Branching(verdict.worst_gens[index], analysis.symbols_of(index),
                                              analysis.unstable_in(index))))
         return False
 
     def outcome(status: str, **extra) -> SearchOutcome:
+        extra.update(lp_stats if use_lp else {})
         return SearchOutcome(status, extra.pop("tree", None), extra.pop("upper", np.inf), state["best_point"],
                              state["best_value"], state["regions"], extra)
 
@@ -114,7 +157,7 @@ def branch_and_bound(f: PwlNet, g: PwlNet, lower: np.ndarray, upper: np.ndarray,
         children: list[Region] = []
         while heap and len(children) < 2 * batch:
             _, _, region, branching = heapq.heappop(heap)
-            split = _split(region, branching, ids)
+            split = _split(region, branching, ids, phase_first=wide)
             if split is None:
                 return outcome("exhausted", upper=np.inf, stuck=True)
             description, parts = split
@@ -136,12 +179,17 @@ class _Branching:
     unstable: list
 
 
-def _split(region: Region, branching: _Branching, ids):
+def _split(region: Region, branching: _Branching, ids, phase_first: bool = False):
     """Input splits first: they shrink every relaxation at once.  Phase splits do not cut the
     region in the zonotope domain (a forced phase keeps the whole pre-activation range), which
-    measured worse on the ACAS and MNIST pairs, so they come only when no input can be split."""
+    measured worse on the ACAS and MNIST pairs, so they come only when no input can be split --
+    unless LP leaves are tried on a wide input (``phase_first``): the LP honours phase splits,
+    and halving one of hundreds of input dimensions barely changes any bound."""
     scores = np.abs(branching.worst_gens)
     done = {key for key, _ in region.splits}
+    if phase_first:
+        return (_neuron_split(region, branching, scores, done, ids)
+                or _input_split(region, scores, branching.symbols, ids))
     return (_input_split(region, scores, branching.symbols, ids)
             or _neuron_split(region, branching, scores, done, ids))
 

@@ -96,6 +96,12 @@ def solve_highs(model: MilpModel, *, time_limit: float | None = None, mip_rel_ga
     return result
 
 
+def loaded_highs(model: MilpModel, options: Mapping[str, Any] | None = None) -> highspy.Highs:
+    """A silent HiGHS instance holding ``model``, for callers that re-solve it with changed costs
+    (warm started); read its results with the highspy API."""
+    return _load(model, dict(options or {}))
+
+
 def model_caveats(model: MilpModel, h: highspy.Highs | None = None) -> str:
     """What HiGHS will silently change in ``model`` ('' if nothing).
 
