@@ -64,16 +64,10 @@ def resnet18(seed: int = 0):
             h = self.pool(torch.relu(self.bn1(self.conv1(x))))
             return self.fc(torch.flatten(self.avg(self.blocks(h)), 1))
 
+    from tests.helpers.torch_families import randomise_batchnorm
+
     torch.manual_seed(seed)
-    model = ResNet18()
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.2, 0.2)
-                m.running_var.uniform_(0.5, 2.0)
-                m.weight.uniform_(0.3, 0.8)
-                m.bias.uniform_(-0.1, 0.1)
-    return model.eval()
+    return randomise_batchnorm(ResNet18())
 
 
 def fold_all(model):

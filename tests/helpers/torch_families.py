@@ -100,10 +100,17 @@ PRUNABLE = {"vgg": lambda name: True, "resnet": lambda name: name.endswith("conv
 def build(family: str, scale: str = "small", seed: int = 0):
     """The model in eval mode with random (seeded) BatchNorm statistics."""
     import torch
-    from torch import nn
 
     torch.manual_seed(seed)
-    model = FAMILIES[family](scale)
+    return randomise_batchnorm(FAMILIES[family](scale))
+
+
+def randomise_batchnorm(model):
+    """Random running statistics and affine parameters for every BatchNorm2d (from torch's current
+    seed), so that folding them is not the identity; returns the model in eval mode."""
+    import torch
+    from torch import nn
+
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, nn.BatchNorm2d):
