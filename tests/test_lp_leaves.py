@@ -186,7 +186,9 @@ def _weights(net):
 @pytest.fixture(scope="module")
 def lp_certificate():
     f, g = _pair(3, [4, 20, 20, 3], noise=0.02)
-    verdict = check(f, g, Box.uniform(-1, 1, 4), Relation.epsilon(0.2), timeout=60)
+    with pytest.MonkeyPatch.context() as patch:       # a 4-input pair: LP leaves are off there by default
+        patch.setattr("nnequiv.engine.bab.LP_ON_NARROW_INPUTS", True)
+        verdict = check(f, g, Box.uniform(-1, 1, 4), Relation.epsilon(0.2), timeout=60)
     assert verdict.verdict == "equivalent", verdict.stats
     assert verdict.stats["lp_closed"] > 0
     return verdict.certificate, f, g
