@@ -118,11 +118,11 @@ def _oriented(target: int, support: list[int], c: list[Fraction]) -> list[Combin
     return positive + ([] if any(p.neuron == target for p in positive) else [own])
 
 
-def combinations(dense: Site, where: str, max_terms: int = 4) -> tuple[list[Combination], list[Refusal]]:
-    """Mergeable neurons of one layer: no merged neuron is a term of another combination."""
-    rows = _rows(dense)
-    if not np.all(np.isfinite(rows)):
-        return [], [Refusal(where, "non-finite weights")]
+def exact_dependencies(rows: np.ndarray, max_terms: int) -> tuple[list[tuple[int, list[int], list[Fraction]]],
+                                                                 list[tuple[int, str]]]:
+    """Rows in the span of the independent rows before them, written exactly: ``(target, support,
+    coefficients)`` with ``rows[target] == sum c_i rows[support[i]]`` in rationals (every ``c_i != 0``;
+    supports are independent rows, never targets).  Also the dependent rows left out, with why."""
     basis, dependent = _greedy_basis(rows)
     if not dependent:
         return [], []
@@ -134,22 +134,33 @@ def combinations(dense: Site, where: str, max_terms: int = 4) -> tuple[list[Comb
             converted[r] = list(to_fractions(rows[r]))
         return converted[r]
 
-    chosen: list[Combination] = []
-    refused: list[Refusal] = []
-    merged: set[int] = set()
-    terms_used: set[int] = set()
+    found, left_out = [], []
     for column, k in enumerate(dependent):
         c = solved[:, column]
         scale = np.max(np.abs(c)) if c.size else 0.0
         support = [basis[j] for j in np.flatnonzero(np.abs(c) > _RELATIVE * scale)]
-        at = f"{where} neuron {k}"
         if len(support) > max_terms:
-            refused.append(Refusal(at, f"a combination of {len(support)} neurons (more than {max_terms})"))
+            left_out.append((k, f"a combination of {len(support)} neurons (more than {max_terms})"))
             continue
         coefficients = _exact_coefficients(exact, support, k) if support else None
         if coefficients is None:
-            refused.append(Refusal(at, "nearly but not exactly a combination of other neurons"))
+            left_out.append((k, "nearly but not exactly a combination of other neurons"))
             continue
+        found.append((k, support, coefficients))
+    return found, left_out
+
+
+def combinations(dense: Site, where: str, max_terms: int = 4) -> tuple[list[Combination], list[Refusal]]:
+    """Mergeable neurons of one layer: no merged neuron is a term of another combination."""
+    rows = _rows(dense)
+    if not np.all(np.isfinite(rows)):
+        return [], [Refusal(where, "non-finite weights")]
+    found, left_out = exact_dependencies(rows, max_terms)
+    refused = [Refusal(f"{where} neuron {k}", why) for k, why in left_out]
+    chosen: list[Combination] = []
+    merged: set[int] = set()
+    terms_used: set[int] = set()
+    for k, support, coefficients in found:
         for option in _oriented(k, support, coefficients):
             members = {option.neuron, *(i for i, _ in option.terms)}
             if option.neuron not in terms_used and not (members - {option.neuron}) & merged:
@@ -158,5 +169,5 @@ def combinations(dense: Site, where: str, max_terms: int = 4) -> tuple[list[Comb
                 terms_used |= members - {option.neuron}
                 break
         else:
-            refused.append(Refusal(at, "its terms are merged into other neurons already"))
+            refused.append(Refusal(f"{where} neuron {k}", "its terms are merged into other neurons already"))
     return chosen, refused
