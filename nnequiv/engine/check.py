@@ -46,8 +46,7 @@ def check(original: Network | str, reduced: Network | str, box: Box | tuple | No
         return Verdict(verdict=verdict, relation=relation.to_json(), time_s=time.monotonic() - started,
                        stats=stats, **fields)
 
-    hints: dict[str, Any] = {}
-    decided = _structural_stage(original, reduced, box, relation, stats, hints)
+    decided, mismatch = _structural_stage(original, reduced, box, relation, stats)
     if decided is not None:
         certificate, bound = decided
         # lower: the trivial 0 (no input is replayed: exact evaluation does not scale to these models)
@@ -55,7 +54,7 @@ def check(original: Network | str, reduced: Network | str, box: Box | tuple | No
                     upper=bound if relation.kind != "top1" else None, counterexample=None, certificate=certificate)
     oversized = _oversized(original, reduced, dense_budget, stats)
     if oversized is not None:
-        return _search_only_verdict(original, reduced, box, relation, seed, stats, done, False, hints)
+        return _search_only_verdict(original, reduced, box, relation, seed, stats, done, False, mismatch)
     try:
         f, g = _lowered_pair(original, reduced, box, relation)
     except UnsupportedOpError as exc:
@@ -63,7 +62,7 @@ def check(original: Network | str, reduced: Network | str, box: Box | tuple | No
             raise
         stats["unknown_reason"] = (f"{exc.args[0] if exc.args else exc}; the structural stage did not decide: "
                                    f"{stats['structural'].get('failure')}")
-        return _search_only_verdict(original, reduced, box, relation, seed, stats, done, True, hints)
+        return _search_only_verdict(original, reduced, box, relation, seed, stats, done, True, mismatch)
     lower, upper = np.array(box.lower, float), np.array(box.upper, float)
     stats.update({"original": _shape_stats(f), "reduced": _shape_stats(g)})
     rng = np.random.default_rng(seed)
@@ -113,26 +112,26 @@ def check(original: Network | str, reduced: Network | str, box: Box | tuple | No
 
 
 def _structural_stage(original: Network, reduced: Network, box: Box, relation: Relation,
-                      stats: dict[str, Any], hints: dict[str, Any]) -> tuple[dict[str, Any], float] | None:
-    """Try to decide from a layer correspondence (``nnequiv.structure``); None falls through to
-    the numeric stages.  The certificate is self-checked like every other proof."""
+                      stats: dict[str, Any]) -> tuple[tuple[dict[str, Any], float] | None, Any]:
+    """Try to decide from a layer correspondence (``nnequiv.structure``): ``(certificate, bound)`` or
+    None (the numeric stages follow), and the first stage where the graphs do not correspond (or
+    None).  The certificate is self-checked like every other proof."""
     if original.input.size != reduced.input.size or original.output.size != reduced.output.size:
-        return None
+        return None, None
     relation.check_outputs(original.output.size)
     from ..structure import match_structure
 
     result = match_structure(original, reduced, box, relation)
     stats["structural"] = result.stats
-    hints["mismatch"] = result.mismatch
     if result.certificate is None:
-        return None
+        return None, result.mismatch
     report = self_check(result.certificate, original, reduced)
     if not report.valid:
         result.stats["matched"] = False
         result.stats["self_check"] = [str(p) for p in report.problems[:5]]
-        return None
+        return None, result.mismatch
     stats["stage"] = "structural"
-    return result.certificate, float(result.bound)
+    return (result.certificate, float(result.bound)), result.mismatch
 
 
 def _oversized(original: Network, reduced: Network, budget: float, stats: dict[str, Any]) -> str | None:
@@ -146,7 +145,7 @@ def _oversized(original: Network, reduced: Network, budget: float, stats: dict[s
     return reason
 
 
-def _search_only_verdict(original, reduced, box, relation, seed, stats, done, exact: bool, hints) -> Verdict:
+def _search_only_verdict(original, reduced, box, relation, seed, stats, done, exact: bool, mismatch) -> Verdict:
     """Models the numeric engine cannot take (too large, or ops it does not lower): only a
     falsification search runs; its input is replayed exactly when ``exact`` (small models)."""
     from .falsify_large import REPLAY_METHOD, falsify_large
@@ -154,7 +153,7 @@ def _search_only_verdict(original, reduced, box, relation, seed, stats, done, ex
     stats["stage"] = "search_only"
     lower, upper = np.array(box.lower, float), np.array(box.upper, float)
     cex = falsify_large(original, reduced, lower, upper, relation, np.random.default_rng(seed), exact_replay=exact,
-                        mismatch=hints.get("mismatch"))
+                        mismatch=mismatch)
     if cex is None:
         return done("unknown", lower=None, upper=None, counterexample=None)
     stats["stage"] = "falsification_search"

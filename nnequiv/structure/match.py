@@ -78,7 +78,7 @@ def _normalised_or_none(net: Network):
 
 def _aligned(original: Network, reduced: Network, steps: list[dict[str, Any]], stats: dict[str, Any]):
     """The original (dead neurons removed and lumped if needed) and both stage lists, or None with
-    ``stats["failure"]`` set."""
+    ``stats["failure"]`` set; and the first stage where they do not correspond (when found)."""
     target, last = canonical_sha256(reduced), (None, None)
     g = _normalised_or_none(reduced)
     current, failure = original, None
@@ -92,14 +92,14 @@ def _aligned(original: Network, reduced: Network, steps: list[dict[str, Any]], s
                 stats.setdefault("simplified", []).append(step["kind"])
                 current = network
         if steps and steps[-1]["to"] == target:     # the simplified original IS the reduced model
-            return current, None, None
+            return (current, None, None), None
         f = None
         try:
             f = normalise(current)
             if g is None:
                 g = normalise(reduced)      # raises the reduced model's own AlignError
             align(f, g)
-            return current, f, g
+            return (current, f, g), None
         except AlignError as exc:
             failure = failure or str(exc)
             last = (f, g)
@@ -107,10 +107,9 @@ def _aligned(original: Network, reduced: Network, steps: list[dict[str, Any]], s
     mismatch = first_mismatch(f, g, steps) if f is not None and g is not None and len(f) == len(g) else None
     if mismatch is not None:
         stats["first_mismatch"] = {"node": mismatch.node, "channels": list(mismatch.channels)}
-        stats["_mismatch"] = mismatch           # not JSON: moved to StructuralResult.mismatch
     stats["failure"] = (failure + ("" if not steps else f" (also after {', '.join(s['kind'] for s in steps)})")
                         + (f"; {mismatch.message}" if mismatch else ""))
-    return None
+    return None, mismatch
 
 
 def match_structure(original: Network, reduced: Network, box: Box, relation: Relation) -> StructuralResult:
@@ -118,15 +117,14 @@ def match_structure(original: Network, reduced: Network, box: Box, relation: Rel
     stats: dict[str, Any] = {"matched": False}
     steps: list[dict[str, Any]] = []
 
-    def finish(certificate=None, bound=None, exact=False) -> StructuralResult:
+    def finish(certificate=None, bound=None, exact=False, mismatch: Mismatch | None = None) -> StructuralResult:
         stats["time_s"] = round(time.monotonic() - started, 4)
-        mismatch = stats.pop("_mismatch", None)
         return StructuralResult(certificate, bound, exact, stats, mismatch)
 
     try:
-        aligned = _aligned(original, reduced, steps, stats)
+        aligned, mismatch = _aligned(original, reduced, steps, stats)
         if aligned is None:
-            return finish()
+            return finish(mismatch=mismatch)
         current, f, g = aligned
         if f is None:
             total = _total(steps)
