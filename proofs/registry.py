@@ -34,12 +34,13 @@ EVIDENCE_KINDS: list[str] = [
     "bab_tree",
     "permutation",
     "weight_perturbation",
+    "composition",
 ]
 
 # kinds whose ``check_<kind>`` already exists in nnequiv/checker/ (update as the code lands)
 IMPLEMENTED_CHECKERS: set[str] = {"bab_tree", "lumping", "batchnorm_fold", "affine_fold", "linear_merge",
                                   "bias_propagation", "channel_removal", "permutation", "weight_perturbation",
-                                  "stable_relu"}
+                                  "stable_relu", "composition"}
 
 FOUNDATION = "foundation"
 PLANNED = " (planned)"
@@ -321,7 +322,7 @@ CLAIMS: list[Claim] = [
           _c("check_differential.py", "test_deepz_relaxation", "test_deepz_form_covers_the_gap",
              "test_wrong_deepz_lambda_above_one_fails", "test_wrong_deepz_height_one_sided_fails",
              "test_wrong_deepz_form_radius_one_sided_fails"),
-          "nnequiv.checker.diffzono._activate", "tests/test_diffzono_soundness.py", ("bab_tree",)),
+          "nnequiv.checker.diffzono._activate", "tests/test_diffzono_soundness.py", ("bab_tree", "composition")),
     Claim("Difference through an affine layer: W_g d + (W_g - W_f) h_f + (b_g - b_f)",
           "differential.md",
           _c("check_differential.py", "test_difference_through_affine_layer_symbolic",
@@ -423,7 +424,8 @@ CLAIMS: list[Claim] = [
              "test_wrong_leaky_slope_above_one_is_not_lipschitz_one",
              "test_wrong_both_inactive_with_only_g_inactive_fails"),
           "nnequiv.checker.perturbation.check_weight_perturbation",
-          "tests/test_structural_match.py::test_perturbation_bound_is_sound_by_sampling", ("weight_perturbation",)),
+          "tests/test_structural_match.py::test_perturbation_bound_is_sound_by_sampling",
+          ("weight_perturbation", "composition")),
     Claim("BatchNorm absorbed into the layer before it as an enclosure: |W s - fl(W s_fl)| <= |W| R_s + 2u |fl| + ETA",
           "structural_match.md",
           _c("check_structural_match.py", "test_absorbed_weight_radius",
@@ -438,6 +440,28 @@ CLAIMS: list[Claim] = [
           "nnequiv.checker.graph_align.generous",
           "tests/test_structural_match.py::test_perturbation_bound_is_sound_by_sampling",
           ("weight_perturbation",)),
+    # ------------------------------------------------------------ composition through a cut
+    Claim("Shared prefix and suffix: identical node lists compute the same function; a middle proved on a box "
+          "containing the prefix's output lifts to the box (exact; top-1 only without a suffix)",
+          "cut_composition.md",
+          _c("check_cut_composition.py", "test_exact_middle_on_the_enclosure_gives_an_exact_whole",
+             "test_middle_bound_on_the_enclosure_lifts_through_the_suffix",
+             "test_wrong_middle_proved_on_a_box_missing_the_prefix_output_fails",
+             "test_wrong_top1_middle_through_a_suffix_fails"),
+          "nnequiv.checker.composition.check_composition; nnequiv.checker.cut.split / first_difference",
+          "tests/test_composition.py", ("composition",)),
+    Claim("Suffix Lipschitz bound in the inf-norm: (|W| + R) row sums, 1-Lipschitz activations (slope in [0, 1]), "
+          "MaxPool, average, Add; the step's epsilon L eps' compared exactly",
+          "cut_composition.md",
+          _c("check_cut_composition.py", "test_affine_term_lipschitz_with_weight_radius", "test_termwise_bounds_sum_up",
+             "test_wrong_lipschitz_without_abs_values_fails", "test_relu_and_leaky_relu_are_one_lipschitz",
+             "test_wrong_leaky_relu_with_slope_above_one_fails",
+             "test_maxpool_average_and_add_propagate_the_element_bounds", "test_suffix_chain_end_to_end",
+             "test_step_epsilon_from_the_checked_quantities", "test_wrong_lipschitz_below_the_checkers_bound_fails",
+             "test_upward_rounded_product_bounds_the_real_product",
+             "test_wrong_float_product_without_upward_rounding_fails"),
+          "nnequiv.checker.cut_bounds.suffix_lipschitz; nnequiv.checker.composition.check_composition",
+          "tests/test_composition.py", ("composition",)),
     # ------------------------------------------------------------ foundations
     Claim("Float64 rounding: |theta_n| <= gamma_n = n u / (1 - n u) (Higham, Lemma 3.1)",
           "rounding.md",

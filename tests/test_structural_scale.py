@@ -116,12 +116,17 @@ def test_size_guard_returns_unknown_naming_the_model_and_the_structural_failure(
     f, g = load(tmp_path / "a.onnx"), load(tmp_path / "b.onnx")
     estimate = dense_estimate(f)
     assert estimate.entries >= f.input.size * 4 * (IMAGE // 2) ** 2     # at least the stem conv's matrix
-    verdict = check(f, g, box=(0.0, 1.0), timeout=20, dense_budget=estimate.entries / 2)
+    verdict = check(f, g, box=(0.0, 1.0), timeout=20, dense_budget=estimate.entries / 2, compose=False)
     assert verdict.verdict == "unknown" and verdict.certificate is None
     reason = verdict.stats["unknown_reason"]
     assert "too large for the numeric engine" in reason and estimate.node in reason
     assert "structural stage did not decide" in reason and "Mul" in reason
     assert verdict.stats["structural"]["matched"] is False
+    # with the composition stage the shared trunk is cut away and the middle (Gemm vs Gemm, Mul by 1) proved
+    composed = check(f, g, box=(0.0, 1.0), timeout=20, dense_budget=estimate.entries / 2)
+    assert composed.verdict == "equivalent" and composed.stats["stage"] == "composition"
+    assert composed.stats["composition"]["suffix_nodes"] == [] and "Mul" not in composed.stats["composition"]["prefix_nodes"]
+    assert verify(composed.certificate, f, g).valid
 
 
 def test_dense_estimate_of_an_image_sized_conv_is_far_above_the_budget():

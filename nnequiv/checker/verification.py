@@ -25,6 +25,7 @@ from ..onnx_io import canonical_sha256
 from ..spec.box import Box
 from ..spec.relation import Relation
 from . import bab_tree  # noqa: F401  (registers the evidence kind)
+from . import composition  # noqa: F401  (registers the evidence kind)
 from . import linear_merge  # noqa: F401  (registers the replay of linear_merge)
 from . import simplify_rewrites  # noqa: F401  (its replays are registered in structural.py)
 from . import perturbation, permutation  # noqa: F401  (register their kinds)

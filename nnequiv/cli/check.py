@@ -110,10 +110,30 @@ def _print_human(verdict, relation, cert_path: str | None) -> None:
                       f"{structural['time_s']:.2f} s")
     elif structural and structural.get("failure"):
         console.print(f"structural match failed, numeric engine used: {structural['failure']}")
+    composition = verdict.stats.get("composition")
+    if composition:
+        console.print(_composition_line(composition))
     if verdict.stats.get("unknown_reason"):
         console.print(f"numeric engine skipped: {verdict.stats['unknown_reason']}")
     if cert_path:
         console.print(f"certificate written to {cert_path} (re-check: nnequiv verify {cert_path} ORIGINAL REDUCED)")
+
+
+def _composition_line(info: dict) -> str:
+    """Which layers the composition matched (``nnequiv.engine.compose``), or why it was not used."""
+    if "prefix_nodes" not in info:
+        return f"composition not tried: {info.get('reason')}"
+    shared = (f"shared prefix {_layers(info['prefix_nodes'])}, shared suffix {_layers(info['suffix_nodes'])}, "
+              f"middle {info['middle']}")
+    if info.get("used"):
+        return f"decided by composition: {shared}; middle proved on the prefix's {info['enclosure']} enclosure"
+    return f"composition not used ({shared}): {info.get('reason')}"
+
+
+def _layers(names) -> str:
+    if not names:
+        return "none"
+    return f"{len(names)} nodes ({names[0]})" if len(names) == 1 else f"{len(names)} nodes ({names[0]} .. {names[-1]})"
 
 
 def _num(value) -> str:

@@ -2,7 +2,9 @@
 
 Stages (each may decide): a structural match of the two graphs (``nnequiv.structure``:
 dead, lumped or permuted neurons, BatchNorm folded with rounding; fast, certificate
-re-checked); shape checks; falsification (vertices, samples, projected gradient);
+re-checked); shape checks; falsification (vertices, samples, projected gradient); a
+composition through a shared prefix / suffix (:mod:`.compose`: the middle decided on an
+enclosure of the prefix's output; first when the whole pair is too large);
 branch and bound over the trusted differential analysis;
 a MILP search for violations when the budget runs out.  A verdict of
 ``equivalent`` carries a certificate the checker has already accepted; a
@@ -35,7 +37,7 @@ Progress = Callable[[int, float], None]
 
 def check(original: Network | str, reduced: Network | str, box: Box | tuple | None = None,
           relation: Relation | None = None, timeout: float = 60.0, seed: int = 0,
-          progress: Progress | None = None, dense_budget: float = DENSE_BUDGET) -> Verdict:
+          progress: Progress | None = None, dense_budget: float = DENSE_BUDGET, compose: bool = True) -> Verdict:
     started = time.monotonic()
     original, reduced = _load(original), _load(reduced)
     relation = relation or Relation.epsilon(0.0)
@@ -52,9 +54,23 @@ def check(original: Network | str, reduced: Network | str, box: Box | tuple | No
         # lower: the trivial 0 (no input is replayed: exact evaluation does not scale to these models)
         return done("equivalent", lower=0.0 if relation.kind != "top1" else None,
                     upper=bound if relation.kind != "top1" else None, counterexample=None, certificate=certificate)
+
+    def composed(share: float) -> Verdict | None:
+        """The common prefix / suffix cut away and the middle decided on its own (:mod:`.compose`)."""
+        if not compose:
+            return None
+        found = _composition_stage(original, reduced, box, relation, share * timeout, seed, dense_budget, stats)
+        if found is None:
+            return None
+        stats.pop("unknown_reason", None)
+        certificate, bound = found
+        return done("equivalent", lower=0.0 if relation.kind != "top1" else None,
+                    upper=bound if relation.kind != "top1" else None, counterexample=None, certificate=certificate)
+
     oversized = _oversized(original, reduced, dense_budget, stats)
     if oversized is not None:
-        return _search_only_verdict(original, reduced, box, relation, seed, stats, done, False, mismatch)
+        return composed(0.8) or _search_only_verdict(original, reduced, box, relation, seed, stats, done, False,
+                                                     mismatch)
     try:
         f, g = _lowered_pair(original, reduced, box, relation)
     except UnsupportedOpError as exc:
@@ -62,7 +78,8 @@ def check(original: Network | str, reduced: Network | str, box: Box | tuple | No
             raise
         stats["unknown_reason"] = (f"{exc.args[0] if exc.args else exc}; the structural stage did not decide: "
                                    f"{stats['structural'].get('failure')}")
-        return _search_only_verdict(original, reduced, box, relation, seed, stats, done, True, mismatch)
+        return composed(0.8) or _search_only_verdict(original, reduced, box, relation, seed, stats, done, True,
+                                                     mismatch)
     lower, upper = np.array(box.lower, float), np.array(box.upper, float)
     stats.update({"original": _shape_stats(f), "reduced": _shape_stats(g)})
     rng = np.random.default_rng(seed)
@@ -75,6 +92,9 @@ def check(original: Network | str, reduced: Network | str, box: Box | tuple | No
             stats["stage"] = "falsification"
             return done("not_equivalent", lower=_lower(found.deviation, relation), upper=None,
                         counterexample=found)
+    decided_by_composition = composed(0.5)     # after the whole pair's falsification found nothing
+    if decided_by_composition is not None:
+        return decided_by_composition
 
     confirmed: dict[str, Any] = {}
 
@@ -132,6 +152,21 @@ def _structural_stage(original: Network, reduced: Network, box: Box, relation: R
         return None, result.mismatch
     stats["stage"] = "structural"
     return (result.certificate, float(result.bound)), result.mismatch
+
+
+def _composition_stage(original, reduced, box, relation, budget, seed, dense_budget, stats):
+    """A common prefix / suffix cut away and the middle decided by this engine (:mod:`.compose`)
+    within ``budget`` seconds: most of the budget when the whole pair cannot go to the numeric
+    engine, half otherwise; what is left goes to the whole pair (whose falsification alone
+    decides a violation: the middle's violations need not be reachable)."""
+    from .compose import MODEL_ERRORS, compose_stage
+
+    try:
+        return compose_stage(original, reduced, box, relation, budget, seed, dense_budget, stats)
+    except MODEL_ERRORS as exc:
+        stats["composition"] = {**stats.get("composition", {}), "used": False,
+                                "reason": f"the composition failed ({type(exc).__name__}: {exc})"}
+        return None
 
 
 def _oversized(original: Network, reduced: Network, budget: float, stats: dict[str, Any]) -> str | None:

@@ -225,6 +225,11 @@ def recorded(cert: dict[str, Any] | None, verdict: dict[str, Any] | None) -> tup
         for key in ("stage", "regions"):
             if key in stats:
                 out.append((f"verdict: search {key}", _short(stats[key])))
+        composition = stats.get("composition") if isinstance(stats.get("composition"), dict) else {}
+        if composition.get("used"):
+            out.append(("verdict: composition (shared prefix | middle | shared suffix)",
+                        _short(f"{composition.get('prefix_nodes')} | {composition.get('middle')} | "
+                               f"{composition.get('suffix_nodes')}")))
     return tuple(out)
 
 
