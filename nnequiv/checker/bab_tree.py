@@ -18,6 +18,7 @@ from ..hexfloat import parse_hex
 from ..lowering import to_pwl
 from .diff_lp import diff_lp, lp_objectives, lp_supported, zonotope_bounds
 from .diffzono import aligned_layers, analyze_batch
+from .embedding import embed, parse_embedding
 from .leaf import assess
 from .registry import Problem, StepContext, evidence
 
@@ -35,8 +36,11 @@ def _hex(value, item: str, problems: list[Problem]) -> float | None:
 
 @evidence("bab_tree")
 def check_bab_tree(ctx: StepContext) -> list[Problem]:
-    problems: list[Problem] = []
     f, g = to_pwl(ctx.source), to_pwl(ctx.target)
+    maps, problems = parse_embedding(ctx.step.get("embedding"), {"f": f, "g": g}, f"{ctx.where}/embedding")
+    if problems:
+        return problems
+    f, g = embed(f, maps["f"]), embed(g, maps["g"])
     if f.input_size != g.input_size or f.output_size != g.output_size:
         return [Problem(ctx.where, "the two models have different input or output sizes")]
     if f.softmax_output != g.softmax_output:

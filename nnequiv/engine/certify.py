@@ -15,7 +15,8 @@ from ..spec.relation import Relation
 
 
 def bab_certificate(original: Network, reduced: Network, box: Box, relation: Relation, bound: float,
-                    tree: dict[str, Any], stats: dict[str, Any]) -> dict[str, Any]:
+                    tree: dict[str, Any], stats: dict[str, Any],
+                    embedding: dict[str, Any] | None = None) -> dict[str, Any]:
     f_hash, g_hash = canonical_sha256(original), canonical_sha256(reduced)
     bound_hex = float(bound if relation.kind == "eps" else 0.0).hex()   # exact / top-1 claims state no bound
     return {
@@ -26,7 +27,8 @@ def bab_certificate(original: Network, reduced: Network, box: Box, relation: Rel
                    "reduced": {"sha256": g_hash, "name": reduced.name}},
         "steps": [{"kind": "bab_tree", "from": f_hash, "to": g_hash,
                    "epsilon": bound_hex if relation.kind == "eps" else (0.0).hex(),
-                   "method": "differential-zonotope", "tree": tree}],
+                   "method": "differential-zonotope", "tree": tree,
+                   **({"embedding": embedding} if embedding else {})}],
         "metadata": {"tool": f"nnequiv {__version__}", "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                      "host": platform.node(), "python": platform.python_version(), "stats": stats},
     }

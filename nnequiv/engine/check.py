@@ -26,6 +26,7 @@ from ..spec.box import Box
 from ..spec.relation import Relation
 from .bab import branch_and_bound
 from .certify import bab_certificate, self_check
+from .embedding_search import embedded, embedding_for
 from .confirm import exact_deviation, replay
 from .falsify import falsify
 from .objective import violates
@@ -82,6 +83,10 @@ def check(original: Network | str, reduced: Network | str, box: Box | tuple | No
                                                      mismatch)
     lower, upper = np.array(box.lower, float), np.array(box.upper, float)
     stats.update({"original": _shape_stats(f), "reduced": _shape_stats(g)})
+    embedding = embedding_for(f, g)        # hidden widths differ: pair neurons, zero-pad the narrower
+    f, g = embedded(f, g, embedding)
+    if embedding:
+        stats["embedding"] = {net: [e["layer"] for e in entries] for net, entries in embedding.items()}
     rng = np.random.default_rng(seed)
 
     candidate = falsify(f, g, lower, upper, relation, rng)
@@ -115,7 +120,7 @@ def check(original: Network | str, reduced: Network | str, box: Box | tuple | No
     best_lower = _best_lower(original, reduced, candidate.x, relation)
     if outcome.status == "proved":
         bound = _claimable(float(outcome.upper), relation)
-        certificate = bab_certificate(original, reduced, box, relation, bound, outcome.tree, stats)
+        certificate = bab_certificate(original, reduced, box, relation, bound, outcome.tree, stats, embedding)
         report = self_check(certificate, original, reduced)
         if not report.valid:  # never report a proof the checker rejects
             stats["self_check"] = [str(p) for p in report.problems[:5]]
