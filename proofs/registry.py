@@ -518,6 +518,31 @@ CLAIMS: list[Claim] = [
              "test_wrong_composition_last_step_only_fails"),
           "nnequiv.checker.verification.verify", "tests/test_checker_verification.py" + PLANNED,
           (FOUNDATION,)),
+    # ------------------------------------------- rigorous point evaluation (counterexample confirmation)
+    Claim("Rigorous point evaluation, error-free steps: TwoSum, compress (sum = limbs + dropped carries <= err), "
+          "Veltkamp half-products exact above 2^-1021 (else ETA each)",
+          "rigorous_eval.md",
+          _c("check_rigorous_eval.py", "test_two_sum_is_error_free", "test_compress_keeps_the_sum_within_err",
+             "test_veltkamp_halves_have_26_bits_and_products_are_exact",
+             "test_wrong_product_without_underflow_allowance_fails"),
+          "nnequiv.rigorous.expansion.compress; nnequiv.rigorous.expansion.exact_products",
+          "tests/test_rigorous_eval.py", (FOUNDATION,)),
+    Claim("Ozaki splitting: beta-bit row-aligned slices sum to the row; slice products exact in any BLAS order "
+          "when 2 beta + ceil(log2 k) <= 53; skipped pairs and remainders bounded by k max|a| max|b|",
+          "rigorous_eval.md",
+          _c("check_rigorous_eval.py", "test_slices_have_beta_bits_and_sum_to_the_row",
+             "test_slice_products_are_exact", "test_exact_matmul_bound_contains_the_product",
+             "test_wrong_slice_one_bit_too_wide_fails"),
+          "nnequiv.rigorous.ozaki.exact_matmul; nnequiv.rigorous.rules_linear.linear",
+          "tests/test_rigorous_eval.py", (FOUNDATION,)),
+    Claim("Enclosure rules: product by a constant enclosure (rx (|mc| + rc) + |mx| rc), BatchNorm sqrt by isqrt, "
+          "rational constants as limbs, MaxPool by the widened chosen element",
+          "rigorous_eval.md",
+          _c("check_rigorous_eval.py", "test_scale_radius_formula", "test_sqrt_interval_contains_the_root",
+             "test_constant_limbs_enclose_the_rational", "test_maxpool_enclosure",
+             "test_wrong_scale_radius_without_constant_radius_fails", "test_wrong_maxpool_without_widening_fails"),
+          "nnequiv.rigorous.expansion.scale; nnequiv.rigorous.rules_pointwise",
+          "tests/test_rigorous_eval.py", (FOUNDATION,)),
 ]
 
 

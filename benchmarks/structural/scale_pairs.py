@@ -49,7 +49,10 @@ def _summary(text: str) -> tuple[str, dict]:
         return f"equivalent, {how}, steps {' -> '.join(structural.get('steps', []))}", verdict
     if verdict["verdict"] == "not_equivalent":
         cex = verdict["counterexample"]
-        return (f"not_equivalent ({stats.get('stage')}): max abs(f-g) float64 {cex['deviation']:.3g}, onnxruntime float32 "
+        proved = cex.get("deviation_lower")
+        how = (f"proved >= {proved:.6g} by rigorous enclosures" if proved is not None
+               else f"max abs(f-g) {cex.get('replay', 'rational')} {cex['deviation']:.3g}")
+        return (f"not_equivalent ({stats.get('stage')}): {how}, onnxruntime float32 "
                 f"{cex['float32_deviation']:.3g}; {stats.get('counterexample_replay', 'exact replay')}; mismatch "
                 f"{structural.get('first_mismatch')}"), verdict
     return f"unknown: {stats.get('unknown_reason', structural.get('failure', ''))}"[:300].replace("|", "/"), verdict
@@ -108,7 +111,8 @@ def table(found: list[tuple]) -> list[str]:
               "residual BatchNorms as scatter layers (ONNX Shape/Expand/ScatterElements), which nnequiv does not "
               "load; on DenseNet torch-simplify produces a model that does not run. The signed-sum rows are refuted: "
               "the numeric engine is skipped by the size guard, the float search (with the dropped channel's kernel "
-              "sign pattern tiled over the image) finds an input, replayed in float64 and onnxruntime float32 -- "
-              "not in rational arithmetic and without a rigorous enclosure -- and the structural stage names conv "
-              "`/0/0.0/Conv` channel 3."]
+              "sign pattern tiled over the image) finds an input; rational replay does not scale to these models, so "
+              "both are evaluated there with rigorous enclosures of their exact outputs (nnequiv.rigorous, "
+              "proofs/rigorous_eval.md), which prove a lower bound on the deviation (float32 onnxruntime shown "
+              "beside it), and the structural stage names conv `/0/0.0/Conv` channel 3."]
     return lines

@@ -103,6 +103,8 @@ def _print_human(verdict, relation, cert_path: str | None) -> None:
         console.print(f"  original {_short(cex.original_output)}")
         console.print(f"  reduced  {_short(cex.reduced_output)}")
         console.print(f"  deviation {cex.deviation:.6g} (float32 onnxruntime: {_num(cex.float32_deviation)})")
+        if cex.deviation_lower is not None:
+            console.print(f"  deviation proved >= {cex.deviation_lower:.9g} (rigorous enclosures of the exact outputs)")
     console.print(f"time {verdict.time_s:.2f} s, regions {verdict.stats.get('regions', 0)}")
     structural = verdict.stats.get("structural")
     if structural and structural.get("matched"):

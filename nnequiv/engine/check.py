@@ -188,7 +188,7 @@ def _oversized(original: Network, reduced: Network, budget: float, stats: dict[s
 def _search_only_verdict(original, reduced, box, relation, seed, stats, done, exact: bool, mismatch) -> Verdict:
     """Models the numeric engine cannot take (too large, or ops it does not lower): only a
     falsification search runs; its input is replayed exactly when ``exact`` (small models)."""
-    from .falsify_large import REPLAY_METHOD, falsify_large
+    from .falsify_large import REPLAY_METHOD, RIGOROUS_METHOD, falsify_large
 
     stats["stage"] = "search_only"
     lower, upper = np.array(box.lower, float), np.array(box.upper, float)
@@ -197,6 +197,10 @@ def _search_only_verdict(original, reduced, box, relation, seed, stats, done, ex
     if cex is None:
         return done("unknown", lower=None, upper=None, counterexample=None)
     stats["stage"] = "falsification_search"
+    if cex.replay == "rigorous":
+        stats["counterexample_replay"] = RIGOROUS_METHOD
+        proved = None if relation.kind == "top1" else cex.deviation_lower
+        return done("not_equivalent", lower=proved, upper=None, counterexample=cex)
     if not exact:
         stats["counterexample_replay"] = REPLAY_METHOD
     return done("not_equivalent", lower=_lower(cex.deviation, relation) if exact else None, upper=None,

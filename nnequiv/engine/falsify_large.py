@@ -3,19 +3,25 @@
 The search runs both models in onnxruntime (float32): the box centre, random vertices and
 samples, then a few steps of a (1+1) random search that keeps the input with the largest
 output difference.  The best input is replayed exactly when the model is small enough for rational arithmetic;
-otherwise it is re-evaluated in float64 by the IR interpreter
-(:func:`nnequiv.interpret.evaluate`); it is reported only when the float64 outputs violate the
-relation by far more than float64 rounding (``MARGIN`` relative to the outputs' magnitude).  The
-replay is floating point, not exact: the counterexample says so (``exact`` False, and the
-check's stats name the method).
+otherwise both models are evaluated RIGOROUSLY at it (:mod:`nnequiv.rigorous`: enclosures of the
+exact real outputs, ~1e-27 relative on a ResNet-18): the counterexample is reported when the
+enclosures prove the violation (``replay`` "rigorous", ``deviation_lower`` the proved lower
+bound), and dropped when they prove the relation holds there.  When they cannot decide (or an op
+has no enclosure rule) the input is re-evaluated in float64 by the IR interpreter
+(:func:`nnequiv.interpret.evaluate`) and reported only when the float64 outputs violate the
+relation by far more than float64 rounding (``MARGIN`` relative to the outputs' magnitude); that
+replay is not a proof: the counterexample says so (``replay`` "float64", and the check's stats
+name the method).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..errors import NnequivError
 from ..interpret import evaluate
 from ..ir import Network
+from ..rigorous import decide, evaluate_enclosure
 from ..spec.relation import Relation
 from .confirm import replay
 from .verdict import Counterexample
@@ -23,6 +29,8 @@ from .verdict import Counterexample
 MARGIN = 1e-6          # the float64 violation must exceed this fraction of max |output| (float64 rounding
                        # over a few dozen layers is ~1e-13 relative; float32 noise is only a search signal)
 REPLAY_METHOD = "float64 IR evaluation + float32 onnxruntime (no rational replay: the model is too large)"
+RIGOROUS_METHOD = ("rigorous enclosure of the exact outputs (multi-limb float64 midpoints, outward-rounded radii; "
+                   "no rational replay: the model is too large) + float32 onnxruntime")
 
 
 def _session(net: Network):
@@ -71,15 +79,41 @@ def falsify_large(original: Network, reduced: Network, lower: np.ndarray, upper:
     fy32, gy32 = f(best), g(best)
     if exact_replay:
         return replay(original, reduced, best, relation)
+    rows = slice(None) if relation.outputs is None else list(relation.outputs)
+    float32_deviation = float(np.max(np.abs(fy32[rows] - gy32[rows])))
+    proved = rigorous_replay(original, reduced, best, relation, float32_deviation)
+    if proved is not None:
+        return proved or None
     x64 = np.asarray(best, np.float64).reshape(1, original.input.size)
     fy, gy = np.ravel(evaluate(original, x64)), np.ravel(evaluate(reduced, x64))
     if _gap(fy, gy, relation) <= 0:
         return None
-    rows = slice(None) if relation.outputs is None else list(relation.outputs)
     return Counterexample(input=tuple(float(v) for v in np.ravel(best)),
                           original_output=tuple(float(v) for v in fy), reduced_output=tuple(float(v) for v in gy),
                           deviation=float(np.max(np.abs(fy[rows] - gy[rows]))),
-                          float32_deviation=float(np.max(np.abs(fy32[rows] - gy32[rows]))), exact=False)
+                          float32_deviation=float32_deviation, exact=False, replay="float64")
+
+
+def rigorous_replay(original: Network, reduced: Network, x: np.ndarray, relation: Relation,
+                    float32_deviation: float | None = None) -> Counterexample | bool | None:
+    """A Counterexample when enclosures of the exact outputs at ``x`` prove the relation violated;
+    False when they prove it holds there; None when they cannot decide or an op has no rule
+    (the caller then falls back to the float64 replay)."""
+    try:
+        fe = evaluate_enclosure(original, x)
+        ge = evaluate_enclosure(reduced, x)
+    except NnequivError:                 # an op (or op variant) without an enclosure rule
+        return None
+    decision = decide(fe.map(np.ravel), ge.map(np.ravel), relation)
+    if decision.satisfied:
+        return False
+    if not decision.violated:
+        return None
+    fy, gy = fe.approx().ravel(), ge.approx().ravel()
+    return Counterexample(input=tuple(float(v) for v in np.ravel(x)), original_output=tuple(float(v) for v in fy),
+                          reduced_output=tuple(float(v) for v in gy), deviation=decision.deviation,
+                          float32_deviation=float32_deviation, exact=False, replay="rigorous",
+                          deviation_lower=decision.deviation_lower)
 
 
 def _channel_maximisers(net: Network, lower: np.ndarray, upper: np.ndarray, mismatch) -> list[np.ndarray]:

@@ -8,6 +8,10 @@ from typing import Any, Literal
 import numpy as np
 
 VerdictName = Literal["equivalent", "not_equivalent", "unknown"]
+# "rational": exact rational replay; "rigorous": enclosures of the exact outputs prove the
+# violation (nnequiv.rigorous, the outputs shown are their midpoints); "float64": float64 and
+# float32 evaluations only (not a proof)
+ReplayName = Literal["rational", "rigorous", "float64"]
 
 
 @dataclass(frozen=True)
@@ -18,11 +22,14 @@ class Counterexample:
     deviation: float               # exact-arithmetic deviation (max over compared outputs)
     float32_deviation: float | None  # the same input run by onnxruntime in float32
     exact: bool                    # False when an irrational op (sqrt, exp) was approximated
+    replay: ReplayName = "rational"  # how the violation was confirmed (see ReplayName)
+    deviation_lower: float | None = None  # "rigorous": proved lower bound on the deviation
 
     def to_json(self) -> dict[str, Any]:
         return {"input": list(self.input), "original_output": list(self.original_output),
                 "reduced_output": list(self.reduced_output), "deviation": self.deviation,
-                "float32_deviation": self.float32_deviation, "exact_arithmetic": self.exact}
+                "float32_deviation": self.float32_deviation, "exact_arithmetic": self.exact,
+                "replay": self.replay, "deviation_lower": self.deviation_lower}
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ def _max_pool(node, inputs, ctx):
     return (inputs[0].per_sample(run),)
 
 
-def _counts(node, spatial: tuple[int, ...], geo) -> np.ndarray:
+def window_counts(node, spatial: tuple[int, ...], geo) -> np.ndarray:
     """Per window, how many positions the average divides by (as onnxruntime counts them):
     input positions, plus the declared padding if count_include_pad; never ceil_mode's extra."""
     declared = int(bool(node.attr("count_include_pad", 0)))
@@ -50,7 +50,7 @@ def _average_pool(node, inputs, ctx):
     def run(x: np.ndarray) -> np.ndarray:
         geo = geometry(node, x.shape[2:], kernel, ceil_mode=bool(node.attr("ceil_mode", 0)))
         sums = padded_windows(x, geo, 0.0).sum(axis=_reduce_axes(len(kernel)))
-        return sums / _counts(node, x.shape[2:], geo)
+        return sums / window_counts(node, x.shape[2:], geo)
     return (inputs[0].per_sample(run),)
 
 

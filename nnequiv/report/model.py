@@ -188,6 +188,8 @@ class CounterexampleFacts:
     argmax_reduced: tuple[int, ...]
     recheck: str                      # "confirmed" | "not confirmed" | "not re-checked" | "error"
     recheck_detail: str
+    replay: str = "rational"          # how the check confirmed it: "rational" | "rigorous" | "float64"
+    deviation_lower: float | None = None  # "rigorous": proved lower bound on the deviation
 
 
 @dataclass(frozen=True)

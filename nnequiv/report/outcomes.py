@@ -30,6 +30,7 @@ def counterexample_facts(verdict: dict[str, Any] | None, f: Network | None, g: N
     x, fy, gy = (_floats(raw.get(key)) for key in ("input", "original_output", "reduced_output"))
     deviation, f32 = finite(raw.get("deviation")), finite(raw.get("float32_deviation"))
     exact = bool(raw.get("exact_arithmetic", False))
+    replayed, proved = str(raw.get("replay", "rational")), finite(raw.get("deviation_lower"))
     status, detail = "not re-checked", ("No model files were given, so the counterexample was not replayed; "
                                         "it is shown as the check recorded it.")
     if f is not None and g is not None:
@@ -37,13 +38,14 @@ def counterexample_facts(verdict: dict[str, Any] | None, f: Network | None, g: N
         if found is not None:  # the values recomputed now, for these models
             fy, gy = found.original_output, found.reduced_output
             deviation, f32, exact = float(found.deviation), found.float32_deviation, found.exact
+            replayed, proved = found.replay, found.deviation_lower
     compared = _compared(relation, len(fy))
     return CounterexampleFacts(
         input=x, original_output=fy, reduced_output=gy,
         deviations=tuple(abs(b - a) for a, b in zip(fy, gy)), compared=compared,
         deviation=deviation, float32_deviation=f32, exact_arithmetic=exact,
         argmax_original=_argmax(fy, compared), argmax_reduced=_argmax(gy, compared),
-        recheck=status, recheck_detail=detail)
+        recheck=status, recheck_detail=detail, replay=replayed, deviation_lower=proved)
 
 
 def _replay(f: Network, g: Network, x: tuple[float, ...], relation: RelationFacts):

@@ -201,12 +201,19 @@ def _checker(r: ReportData) -> list[str]:
     return out
 
 
+REPLAYS = {"rational": "exact arithmetic", "rigorous": "midpoint of rigorous enclosures of the exact outputs",
+           "float64": "float64 evaluation, not a proof"}
+
+
 def _counterexample(r: ReportData) -> list[str]:
     x = r.counterexample
     if x is None:
         return []
     out = ["## Counterexample", "", f"**{md(x.recheck)}**: {md(x.recheck_detail)}", ""]
-    out += _facts([("deviation (exact arithmetic)", exact(x.deviation)),
+    label = f"deviation ({REPLAYS.get(x.replay, x.replay)})"
+    out += _facts([(label, exact(x.deviation)),
+                   *([("deviation, proved lower bound", exact(x.deviation_lower))] if x.deviation_lower is not None
+                     else []),
                    ("deviation in float32 (onnxruntime)", exact(x.float32_deviation)),
                    ("top-1 original / reduced", f"{x.argmax_original} / {x.argmax_reduced}"),
                    ("input", ", ".join(exact(v) for v in x.input))])
