@@ -203,7 +203,7 @@ def test_unsupported_ops_are_refused_by_name():
 
 
 # ------------------------------------------------------------------- a large-model counterexample
-def test_signed_sum_channel_removal_is_confirmed_by_rigorous_enclosures(tmp_path):
+def test_signed_sum_channel_removal_is_confirmed_by_rigorous_enclosures(tmp_path, monkeypatch):
     """torch-simplify drops a live VGG channel whose weights sum to zero; on a 32x32 image with the
     numeric engine's budget forced down, the search-only stage's counterexample is now PROVED by
     the enclosures (replay "rigorous", proved lower bound), and the exact rational outputs lie
@@ -232,6 +232,13 @@ def test_signed_sum_channel_removal_is_confirmed_by_rigorous_enclosures(tmp_path
     fe, ge = evaluate_exact(f, x).values.ravel(), evaluate_exact(g, x).values.ravel()
     exact = max(abs(Fraction(a) - Fraction(b)) for a, b in zip(fe, ge))
     assert Fraction(cex.deviation_lower) <= exact <= Fraction(cex.deviation_lower) * (1 + Fraction(1, 10 ** 12))
+    # when the enclosures would not fit in the time left, the float64 replay is used and labelled
+    from nnequiv.engine import falsify_large
+
+    monkeypatch.setattr(falsify_large, "RIGOROUS_SECONDS_PER_FLOP", 1.0)
+    slow = check(f, g, box=(0.0, 1.0), timeout=30, dense_budget=1000)
+    assert slow.stats["rigorous_replay"].startswith("skipped: the enclosures would take")
+    assert slow.verdict == "unknown" or (slow.counterexample.replay == "float64" and slow.lower is None)
 
 
 def _with_softmax(net: Network) -> Network:

@@ -70,7 +70,7 @@ def check(original: Network | str, reduced: Network | str, box: Box | tuple | No
 
     oversized = _oversized(original, reduced, dense_budget, stats)
     if oversized is not None:
-        return composed(0.8) or _search_only_verdict(original, reduced, box, relation, seed, stats, done, False,
+        return composed(0.8) or _search_only_verdict(original, reduced, box, relation, seed, stats, done, False, started + timeout,
                                                      mismatch)
     try:
         f, g = _lowered_pair(original, reduced, box, relation)
@@ -79,7 +79,7 @@ def check(original: Network | str, reduced: Network | str, box: Box | tuple | No
             raise
         stats["unknown_reason"] = (f"{exc.args[0] if exc.args else exc}; the structural stage did not decide: "
                                    f"{stats['structural'].get('failure')}")
-        return composed(0.8) or _search_only_verdict(original, reduced, box, relation, seed, stats, done, True,
+        return composed(0.8) or _search_only_verdict(original, reduced, box, relation, seed, stats, done, True, started + timeout,
                                                      mismatch)
     lower, upper = np.array(box.lower, float), np.array(box.upper, float)
     stats.update({"original": _shape_stats(f), "reduced": _shape_stats(g)})
@@ -185,15 +185,20 @@ def _oversized(original: Network, reduced: Network, budget: float, stats: dict[s
     return reason
 
 
-def _search_only_verdict(original, reduced, box, relation, seed, stats, done, exact: bool, mismatch) -> Verdict:
+def _search_only_verdict(original, reduced, box, relation, seed, stats, done, exact: bool, deadline: float,
+                         mismatch) -> Verdict:
     """Models the numeric engine cannot take (too large, or ops it does not lower): only a
     falsification search runs; its input is replayed exactly when ``exact`` (small models)."""
-    from .falsify_large import REPLAY_METHOD, RIGOROUS_METHOD, falsify_large
+    from .falsify_large import REPLAY_METHOD, RIGOROUS_METHOD, falsify_large, rigorous_seconds
 
     stats["stage"] = "search_only"
     lower, upper = np.array(box.lower, float), np.array(box.upper, float)
+    need, left = (0.0, 0.0) if exact else (rigorous_seconds(original, reduced), deadline - time.monotonic())
+    if need > left:
+        stats["rigorous_replay"] = (f"skipped: the enclosures would take ~{need:.0f} s, {max(left, 0.0):.0f} s "
+                                    "are left (raise --timeout for a rigorous replay)")
     cex = falsify_large(original, reduced, lower, upper, relation, np.random.default_rng(seed), exact_replay=exact,
-                        mismatch=mismatch)
+                        mismatch=mismatch, rigorous=need <= left)
     if cex is None:
         return done("unknown", lower=None, upper=None, counterexample=None)
     stats["stage"] = "falsification_search"
