@@ -7,6 +7,10 @@ Import (:func:`load_onnx`, :func:`from_onnx_model`)
       shape and are listed in ``TensorSpec.dynamic_axes``;
     * graph inputs that are also initializers are constants; ``Constant`` nodes are
       folded into initializers; empty node names become ``{op}_{index}``;
+    * static shape subgraphs (``Shape`` of a tensor with a static shape, and shape or
+      data-movement ops on constants only) are folded into initializers, and a
+      ScatterElements that overwrites every position in place becomes an Identity
+      (:mod:`nnequiv.folding`); the canonical hash is that of the folded network;
     * external tensor data is read only from regular files inside the model's folder;
     * a dry run (:func:`nnequiv.interpret.infer_shapes`) checks that shapes fit.
 
@@ -29,6 +33,7 @@ import onnx
 from onnx import AttributeProto, TensorProto, helper, numpy_helper
 
 from .errors import GraphError, ModelFormatError, NnequivError, ShapeError, UnsupportedOpError
+from .folding import FOLD_RULES, fold_constants, identity_scatters
 from .interpret import infer_shapes
 from .ir import Network, Node, TensorSpec
 from .ops.registry import SUPPORTED_OPS
@@ -97,9 +102,15 @@ def from_onnx_model(model: onnx.ModelProto, source: str | None = None,
     declared = [(vi.name, _spec(vi, where, required=False)) for vi in graph.output]
     net_name = graph.name or (Path(source).stem if source and not source.startswith("<") else "network")
     try:
+        folding = fold_constants(nodes, initializers, inputs, [vi.name for vi in graph.output], opset, where)
+        _reject_unfolded(folding.nodes, where)
         net = Network.create(inputs=inputs, outputs=[spec or TensorSpec(name, ()) for name, spec in declared],
-                             nodes=nodes, initializers=initializers, name=net_name, opset=opset, source=source)
-        shapes = infer_shapes(net)
+                             nodes=folding.nodes, initializers=folding.initializers, name=net_name, opset=opset,
+                             source=source)
+        shapes = folding.shapes if folding.shapes is not None else infer_shapes(net)   # one dry run either way
+        scatters = identity_scatters(net.nodes, net.initializers, shapes)
+        if scatters != net.nodes:
+            net = net.replace(nodes=scatters)
     except NnequivError as exc:
         raise exc.located(file=where) from None
     except MemoryError:
@@ -179,16 +190,27 @@ def _named(protos: Iterable[onnx.NodeProto]) -> list[_Named]:
 
 
 def _reject_unsupported(nodes: Iterable[_Named], where: str) -> None:
+    """Before folding: every op must be supported or foldable (all reported at once)."""
     bad = []
     for node in nodes:
         domain = node.proto.domain
         if domain not in _DEFAULT_DOMAINS:
             bad.append(f"{domain}.{node.op} ({node.name})")
-        elif node.op not in SUPPORTED_OPS:
+        elif node.op not in SUPPORTED_OPS and node.op not in FOLD_RULES:
             bad.append(f"{node.op} ({node.name})")
     if bad:
         raise UnsupportedOpError(f"unsupported ops: {', '.join(bad)}", file=where,
-                                 fix=f"nnequiv supports {', '.join(sorted(SUPPORTED_OPS))}")
+                                 fix=f"nnequiv supports {', '.join(sorted(SUPPORTED_OPS))} (and folds "
+                                     f"{', '.join(sorted(set(FOLD_RULES) - SUPPORTED_OPS))} on constants)")
+
+
+def _reject_unfolded(nodes: Iterable[Node], where: str) -> None:
+    """After folding: a foldable op that is left must be one the interpreter supports."""
+    bad = [f"{node.op} ({node.name})" for node in nodes if node.op not in SUPPORTED_OPS]
+    if bad:
+        raise UnsupportedOpError(f"unsupported ops (their inputs are not all constants, so they cannot be "
+                                 f"folded): {', '.join(bad)}", file=where,
+                                 fix="nnequiv folds these ops only when every input is a constant or a static shape")
 
 
 def _attributes(node: _Named, reader: "_TensorReader", where: str) -> dict[str, Any]:
@@ -381,7 +403,8 @@ def canonical_sha256(item: Network | onnx.ModelProto | str | os.PathLike[str]) -
     name); each initializer's dtype, shape and little-endian bytes, at its first use.
     Not covered: tensor, node and graph names (tensors are numbered by first
     appearance), doc strings, producer, initializer order, unused initializers,
-    external versus inline storage, and whether a constant was a Constant node.
+    external versus inline storage, and whether a constant was a Constant node or a
+    static shape subgraph folded at load time (the hash is that of the loaded network).
     Reordering independent nodes in the file changes the hash.
     """
     net = item if isinstance(item, Network) else (

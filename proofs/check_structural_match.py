@@ -1,5 +1,6 @@
 """Machine check for proofs/structural_match.md: permutations (P1), the weight-perturbation
-bound (P2), the BatchNorm enclosure of an absorbed fold (P3) and the float slack (P4)."""
+bound (P2), the BatchNorm enclosure of an absorbed fold (P3), the float slack (P4), an added
+constant absorbed into a linear stage (P5) and a permuted channel stream through residual Adds (P6)."""
 
 from fractions import Fraction
 
@@ -187,3 +188,99 @@ def test_generous_factor_covers_a_hundred_roundings():
 def test_wrong_generous_factor_for_a_billion_roundings_fails():
     gamma = 10 ** 9 * U / (1 - 10 ** 9 * U)
     assert not 1 / (1 - gamma) <= 1 + Fraction(1, 2 ** 40)
+
+
+# ------------------------------------------------------------------ P5 an added constant absorbed
+def _two_sum_error(a: float, b: float) -> float:
+    """The float64 TwoSum error term, exactly as ``graph_align._absorb_constant`` computes it."""
+    s = a + b
+    back = s - a
+    return (a - (s - back)) + (b - back)
+
+
+def test_added_constant_is_absorbed_into_the_last_additive_parameter():
+    """(s (W x + b - mu) + beta) + c = s (W x + b - mu) + (beta + c), and (W x + b) + c = W x + (b + c)."""
+    w, x, b, mu, s, beta, c = sp.symbols("w x b mu s beta c", real=True)
+    assert_identity((s * (w * x + b - mu) + beta) + c, s * (w * x + b - mu) + (beta + c))
+    assert_identity((w * x + b) + c, w * x + (b + c))
+
+
+def test_two_sum_error_zero_means_the_float_sum_is_the_real_sum():
+    """Over float32 values stored in float64 (and random float64 pairs): TwoSum's error is 0 exactly
+    when fl(a + b) = a + b, so replacing the stored parameter by fl(a + b) keeps the real function."""
+    rng = np.random.default_rng(5)
+    pairs = [(float(np.float32(a)), float(np.float32(b))) for a, b in rng.normal(size=(300, 2)) * [1, 1e-3]]
+    pairs += [(float(a), float(b)) for a, b in rng.normal(size=(300, 2)) * [1, 1e-9]]
+    pairs += [(0.1, 0.2), (1.0, 2.0 ** -60), (2.0 ** 52, 0.5), (0.0, -0.0)]
+    seen = {True: 0, False: 0}
+    for a, b in pairs:
+        exact = Fraction(a) + Fraction(b) == Fraction(a + b)
+        assert (_two_sum_error(a, b) == 0) == exact
+        seen[exact] += 1
+    assert seen[True] and seen[False]
+
+
+def test_added_constant_bias_radius():
+    """|b* + c - fl(b + c)| <= R_b + u |fl(b + c)| when |b* - b| <= R_b (one rounding to nearest)."""
+    bstar, b, c, r, total, u = z3.Reals("bstar b c r total u")
+    rounding = zabs(total - (b + c)) <= u * zabs(total)
+    prove(zabs(bstar + c - total) <= r + u * zabs(total), zabs(bstar - b) <= r, rounding, u >= 0)
+
+
+def test_wrong_absorbing_an_inexact_sum_as_exact_fails():
+    """Storing fl(beta + c) as if it were beta + c changes the function when the sum rounds."""
+    beta, c = 1.0, 2.0 ** -60
+    assert _two_sum_error(beta, c) != 0
+    assert Fraction(beta) + Fraction(c) != Fraction(beta + c)
+
+
+# ------------------------------------------------------------------ P6 a permuted channel stream
+def _relu_vec(v):
+    return np.array([max(e, Fraction(0)) for e in v], dtype=object)
+
+
+def _residual_net(w0, b0, w1, b1, w2, b2, wr, v, x):
+    """s0 = relu(W0 x + b0); s1 = relu(W2 relu(W1 s0 + b1) + b2 + s0); s2 = s1 + Wr s1 (a layer
+    reading and writing the stream); y = V relu(s2)."""
+    s0 = _relu_vec(w0.dot(x) + b0)
+    s1 = _relu_vec(w2.dot(_relu_vec(w1.dot(s0) + b1)) + b2 + s0)
+    s2 = s1 + wr.dot(s1)
+    return list(v.dot(_relu_vec(s2)))
+
+
+def _stream_case(seed: int):
+    rng = np.random.default_rng(seed)
+    n, inner = 4, 3
+    parts = (_random_fractions(rng, n, 3), _random_fractions(rng, n), _random_fractions(rng, inner, n),
+             _random_fractions(rng, inner), _random_fractions(rng, n, inner), _random_fractions(rng, n),
+             _random_fractions(rng, n, n), _random_fractions(rng, 2, n))
+    return rng, parts, rng.permutation(n), rng.permutation(inner)
+
+
+def test_permuted_stream_through_residual_adds_is_the_same_function():
+    """Every producer into the stream gets rows P (W0, W2 and b0, b2; Wr both rows and columns),
+    every reader columns P^T (W1, V, Wr); inner channels Q as in P1: the output is unchanged."""
+    for seed in range(3):
+        rng, (w0, b0, w1, b1, w2, b2, wr, v), p, q = _stream_case(seed)
+        permuted = (w0[p], b0[p], w1[q][:, p], b1[q], w2[p][:, q], b2[p], wr[p][:, p], v[:, p])
+        for x in _random_fractions(rng, 10, 3):
+            assert _residual_net(w0, b0, w1, b1, w2, b2, wr, v, x) == _residual_net(*permuted, x)
+
+
+def test_sum_of_permuted_operands_is_the_permuted_sum():
+    """(P a + P b)_i = a_p(i) + b_p(i) = (P (a + b))_i: an Add keeps the stream's order."""
+    n = 4
+    a, b = reals("a", n), reals("b", n)
+    for order in ([1, 0, 2, 3], [3, 2, 1, 0], [2, 0, 3, 1]):
+        prove(z3.And(*[a[order[i]] + b[order[i]] == [x + y for x, y in zip(a, b)][order[i]] for i in range(n)]))
+
+
+def test_wrong_permuting_only_the_main_branch_fails():
+    """Rows of W2 reordered but not the skip path's producer W0: the residual Add mixes channels."""
+    found_difference = False
+    for seed in range(3):
+        rng, (w0, b0, w1, b1, w2, b2, wr, v), p, q = _stream_case(seed)
+        wrong = (w0, b0, w1[q], b1[q], w2[p][:, q], b2[p], wr, v[:, p])
+        for x in _random_fractions(rng, 10, 3):
+            found_difference |= _residual_net(w0, b0, w1, b1, w2, b2, wr, v, x) != _residual_net(*wrong, x)
+    assert found_difference

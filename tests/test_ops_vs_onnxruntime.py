@@ -394,10 +394,27 @@ def test_constant_op_in_the_interpreter():
     assert_close(evaluate(net, x), ort_per_sample(to_onnx_model(net), x))
 
 
+@pytest.mark.parametrize("variable", ["updates", "data"])
+@pytest.mark.parametrize("axis", [1, -1])
+def test_scatter_elements(variable, axis):
+    """ScatterElements with constant indices (a permutation of part of the axis, negative entries
+    included); the variable input is either the updates or the data."""
+    rng = np.random.default_rng(17)
+    shape, part = (1, 4, 3), (1, 4, 2) if axis == 1 else (1, 2, 3)
+    size = shape[axis]
+    along = rng.permutation(size)[:part[axis]] - size * (rng.random(part[axis]) < 0.5)
+    index = np.broadcast_to(along.reshape([-1 if k == axis % 3 else 1 for k in range(3)]), part).copy()
+    const = rng.normal(size=shape if variable == "updates" else part).astype(np.float32)
+    operands = ["c", "i", "x"] if variable == "updates" else ["x", "i", "c"]
+    model = single_op("ScatterElements", part if variable == "updates" else shape, {"c": const, "i": index},
+                      operands=operands, axis=axis)
+    check(model, part if variable == "updates" else shape, seed=axis + 3)
+
+
 def test_every_supported_op_is_tested():
     tested = {"Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "LeakyRelu", "Softmax", "Conv",
               "BatchNormalization", "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Reshape",
-              "Transpose", "Concat", "Identity", "Dropout", "Squeeze", "Unsqueeze", "Constant"}
+              "Transpose", "Concat", "Identity", "Dropout", "Squeeze", "Unsqueeze", "Constant", "ScatterElements"}
     assert SUPPORTED_OPS == tested
 
 

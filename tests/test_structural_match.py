@@ -235,14 +235,19 @@ def gap_cnn(rng: np.random.Generator) -> Network:
                           outputs=[TensorSpec("y", (1, 4), "float64", (0,))], nodes=nodes, initializers=init)
 
 
-def test_permutation_through_a_residual_add_is_refused():
+def test_permutation_follows_the_stream_through_a_residual_add():
+    """conv1's channels feed conv2 and the skip Add: the replay reorders conv2's rows and columns and
+    the MatMul's rows too (P6), and the network is the same function."""
     from nnequiv.checker.permutation import permute
-    from nnequiv.checker.rewrites import RewriteError
 
     net = gap_cnn(np.random.default_rng(10))
-    with pytest.raises(RewriteError) as info:
-        permute(net, [(0, np.array([1, 0, 2]))])
-    assert info.value.item == "layers/0/node" and "exactly one node" in info.value.reason
+    order = np.array([1, 2, 0])
+    replayed = permute(net, [(0, order)]).network
+    weights = {n.name: replayed.initializers[n.inputs[1]] for n in replayed.nodes if n.op in ("Conv", "MatMul")}
+    assert np.array_equal(weights["conv2"], net.initializers["w2"][order][:, order])
+    assert np.array_equal(weights["mm"], net.initializers["w3"][order])
+    x = samples(np.random.default_rng(11), net)
+    np.testing.assert_allclose(evaluate(replayed, x), evaluate(net, x), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -355,3 +360,51 @@ def test_column_form_matmul_pair_within_a_sound_bound():
     bound = perturbation_bound(f, g, Box.uniform(*BOX, 3))
     x = samples(rng, f, 2000)
     assert float(np.max(np.abs(evaluate(f, x) - evaluate(g, x)))) <= bound.value < 1e-2
+
+
+def _bias_moved_after_bn(net: Network, added: np.ndarray) -> Network:
+    """:func:`cnn` (with BN) whose BN beta is 0 and an ``Add`` of ``added`` (shape (C, 1, 1)) follows
+    the BN through an Identity: torch-simplify's pinned BatchNorm after load-time folding."""
+    init = dict(net.initializers)
+    init["beta"] = np.zeros_like(init["beta"])
+    init["moved"] = added.reshape(-1, 1, 1)
+    nodes = []
+    for node in net.nodes:
+        if node.op == "Relu" and node.inputs == ("z1n",):
+            nodes += [Node("alias", "Identity", ("z1n",), ("z1s",)), Node("bias", "Add", ("z1s", "moved"), ("z1b",)),
+                      Node(node.name, "Relu", ("z1b",), node.outputs)]
+        else:
+            nodes.append(node)
+    return net.replace(nodes=tuple(nodes), initializers=init, name="moved")
+
+
+def test_added_per_channel_constant_is_absorbed_into_the_layer_exactly():
+    """P5: beta moved into an Add after the BN is the same real function when beta + 0 is exact;
+    a changed constant is a different network (bound > 0, sound by sampling)."""
+    rng = np.random.default_rng(21)
+    f = cnn(rng, bn=True)
+    g = _bias_moved_after_bn(f, np.asarray(f.initializers["beta"]))
+    verdict = decided(f, g, Relation.exact())
+    assert verdict.upper == 0.0 and [s["kind"] for s in verdict.certificate["steps"]] == ["weight_perturbation"]
+    changed = np.asarray(f.initializers["beta"]).copy()
+    changed[1] += np.float32(0.25)
+    h = _bias_moved_after_bn(f, changed)
+    bound = perturbation_bound(f, h, Box.uniform(*BOX, f.input.size))
+    x = samples(rng, f, 1000)
+    observed = float(np.max(np.abs(evaluate(f, x) - evaluate(h, x))))
+    assert not bound.exact and 0 < observed <= bound.value
+    assert check(f, h, BOX, Relation.exact(), timeout=5).verdict != "equivalent"
+
+
+def test_an_added_constant_whose_sum_rounds_is_not_absorbed():
+    from nnequiv.checker.graph_align import normalise
+
+    rng = np.random.default_rng(22)
+    f = cnn(rng, bn=True)
+    init = dict(f.initializers)
+    init["beta"] = np.full_like(init["beta"], 1.0)
+    f = f.replace(initializers=init)
+    tiny = np.full(init["beta"].shape, 2.0 ** -60, np.float64)     # 1 + 2^-60 is not a float64
+    g = _bias_moved_after_bn(f, tiny)
+    g = g.replace(initializers={**g.initializers, "beta": init["beta"]})      # BN keeps beta = 1
+    assert len(normalise(g)) == len(normalise(f)) + 1 and normalise(g)[1].op == "AddConst"

@@ -5,7 +5,9 @@ alias; ``Gemm`` / ``MatMul`` with a constant matrix become ``Dense`` (``y = x @ 
 ``Conv`` stays ``Conv``; an inference ``BatchNormalization`` whose input only it reads
 and that follows a ``Dense`` / ``Conv`` is absorbed into that stage as an enclosure of the
 real folded weights: centre plus radius (``proofs/batchnorm_fold.md`` B4, B5;
-``proofs/structural_match.md`` P3).  Two networks align when their stage lists agree in
+``proofs/structural_match.md`` P3); an ``Add`` of a per-channel constant right after such a
+stage (its sole reader) is added to the stage's last additive parameter when that sum is
+exact in float64 (P5: torch-simplify's pinned BatchNorm bias).  Two networks align when their stage lists agree in
 op, attributes, wiring, per-sample shapes and weight shapes; only weight *values* may
 differ.  Names (tensor, node, initializer) never matter.
 """
@@ -45,6 +47,7 @@ class Linear:
     bias: np.ndarray
     bias_radius: np.ndarray
     raw: tuple[np.ndarray, ...] = ()     # the stored constants it was built from (identity test)
+    additive: int | None = None          # index in raw of the per-channel constant added last (None: 0)
 
     @property
     def exact(self) -> bool:
@@ -117,7 +120,7 @@ def _gemm(net, node, where, inputs, shape, shapes):
     if a.ndim != 2 or bias.size not in (1, a.shape[1]):
         raise AlignError(where, "Gemm weight must be a matrix and the bias a vector")
     bias = np.broadcast_to(bias.ravel(), (a.shape[1],)).copy()
-    linear = Linear(a, _zeros(a.shape), bias, _zeros(bias.shape), (a, bias))
+    linear = Linear(a, _zeros(a.shape), bias, _zeros(bias.shape), (a, bias), 1)
     return Stage("Dense", node, tuple(inputs[:1]), shape, linear)
 
 
@@ -142,7 +145,7 @@ def _matmul(net, node, where, inputs, shape, shapes):
 def _conv(net, node, where, inputs, shape, shapes):
     w = _f64(net, node.inputs[1], where, "weight")
     bias = _f64(net, node.inputs[2], where, "bias") if len(node.inputs) > 2 and node.inputs[2] else _zeros(w.shape[0])
-    linear = Linear(w, _zeros(w.shape), bias, _zeros(bias.shape), (w, bias))
+    linear = Linear(w, _zeros(w.shape), bias, _zeros(bias.shape), (w, bias), 1)
     return Stage("Conv", node, tuple(inputs[:1]), shape, linear)
 
 
@@ -204,7 +207,57 @@ def _absorb_batchnorm(net: Network, node: Node, where: str, stage: Stage) -> Sta
     bias_rad = generous(np.abs(lin.bias) * scale_rad + 2 * UNIT * (np.abs(product) + np.abs(bias)) + 2 * ETA
                         + shift_rad + lin.bias_radius * (np.abs(scale) + scale_rad))
     raw = lin.raw + (gamma, beta, mean, var, np.array([float(node.attr("epsilon", 1e-5))]))
-    return Stage(stage.op, stage.node, stage.inputs, stage.shape, Linear(weight, weight_rad, bias, bias_rad, raw))
+    linear = Linear(weight, weight_rad, bias, bias_rad, raw, len(lin.raw) + 1)     # beta is added last
+    return Stage(stage.op, stage.node, stage.inputs, stage.shape, linear)
+
+
+def _read_only_by(net: Network, tensor: str, reader: Node) -> bool:
+    """``tensor`` (through Identity aliases) is read by ``reader`` alone and is no network output."""
+    while not any(o.name == tensor for o in net.outputs):
+        readers = net.consumers.get(tensor, ())
+        if len(readers) != 1:
+            return False
+        if readers[0].name == reader.name:
+            return True
+        if readers[0].op != "Identity":
+            return False
+        tensor = readers[0].outputs[0]
+    return False
+
+
+def _absorb_constant(stage: Stage, const: np.ndarray) -> Stage | None:
+    """P5: ``z + c`` after a linear stage, ``c`` constant per output channel, is the same stage with
+    ``c`` added to its last additive parameter -- when that float64 sum is exact (TwoSum error 0),
+    so the stored constants still name the real function.  None when it does not apply."""
+    lin = stage.linear
+    channels = lin.bias.shape[0]
+    axis = 1 if stage.op == "Conv" else len(stage.shape) - 1
+    if const.ndim > len(stage.shape) or axis < 0 or axis >= len(stage.shape):
+        return None
+    try:
+        full = np.broadcast_to(const, stage.shape)
+    except ValueError:
+        return None
+    if full.shape[axis] != channels:
+        return None
+    c = np.moveaxis(full, axis, 0).reshape(channels, -1)[:, 0].astype(np.float64)
+    per_channel = c.reshape((channels,) + (1,) * (len(stage.shape) - 1 - axis))
+    if not np.array_equal(np.broadcast_to(per_channel, stage.shape), full):
+        return None                                   # varies within a channel: not a bias
+    old = lin.raw[lin.additive] if lin.additive is not None else _zeros(channels)
+    if old.shape != (channels,):
+        return None
+    total = old + c
+    back = total - old
+    if not (np.all(np.isfinite(total)) and np.all((old - (total - back)) + (c - back) == 0)):
+        return None                                   # not exact: keep the Add as its own stage
+    raw = (lin.raw[:lin.additive] + (total,) + lin.raw[lin.additive + 1:] if lin.additive is not None
+           else lin.raw + (total,))
+    bias = lin.bias + c
+    bias_rad = generous(lin.bias_radius + UNIT * np.abs(bias))       # one rounding of fl(b + c)
+    linear = Linear(lin.weight, lin.weight_radius, bias, bias_rad, raw,
+                    lin.additive if lin.additive is not None else len(lin.raw))
+    return Stage(stage.op, stage.node, stage.inputs, stage.shape, linear)
 
 
 _NORMALISED: "weakref.WeakKeyDictionary[Network, tuple[Stage, ...]]" = weakref.WeakKeyDictionary()
@@ -245,7 +298,17 @@ def _normalise(net: Network) -> tuple[Stage, ...]:
         build = BUILDERS.get(node.op)
         if build is None:
             raise AlignError(where, f"op {node.op} is not supported by the structural comparison")
-        stages.append(build(net, node, where, variable, tuple(shapes[node.outputs[0]]), shapes))
+        stage = build(net, node, where, variable, tuple(shapes[node.outputs[0]]), shapes)
+        if stage.op == "AddConst" and variable and variable[0] != INPUT and \
+                stages[variable[0]].linear is not None and stages[variable[0]].shape == stage.shape:
+            operand = next(name for name in node.inputs if name not in net.initializers)
+            absorbed = _absorb_constant(stages[variable[0]], stage.constant) \
+                if _read_only_by(net, operand, node) else None
+            if absorbed is not None:
+                stages[variable[0]] = absorbed
+                index[node.outputs[0]] = variable[0]
+                continue
+        stages.append(stage)
         index[node.outputs[0]] = len(stages) - 1
     if net.output.name not in index or index[net.output.name] != len(stages) - 1:
         raise AlignError("output", "the output must be written by the last stage")

@@ -8,6 +8,9 @@ the consumer's input columns (Conv input channels, Gemm/MatMul rows; through a F
 the block of columns of each channel).  Between producer and consumer only ops that act
 channel by channel are allowed; then the network computes the same function exactly
 (``proofs/structural_match.md`` P1): ``sigma(P z) = P sigma(z)`` and ``W2 P^T P W1 = W2 W1``.
+Through a residual ``Add`` both operands must carry the permutation, so the replay follows
+the whole channel stream (P6): every producer whose output is summed into it gets the same
+row order and every reader of it the same column order; it refuses any other op on it.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from .structural import ReplayContext, _fields, _index, _run, replay
 
 __all__ = ["CHANNELWISE", "check_permutation", "permute"]
 
-CHANNELWISE = ("Relu", "LeakyRelu", "Identity", "MaxPool", "AveragePool")
+CHANNELWISE = ("Relu", "LeakyRelu", "Identity", "MaxPool", "AveragePool", "GlobalAveragePool")
 
 
 class _Editor:
@@ -104,50 +107,161 @@ def _permute_consumer(edit: _Editor, node: Node, order: np.ndarray, last_axis: b
                                  "channel by channel")
 
 
-def _permute_layer(net: Network, index: int, order: np.ndarray, item: str) -> Network:
+class _Stream:
+    """The channel stream of one permutation (P1, P6): every tensor whose channels the rewrite
+    reorders, closed under both directions -- a reader that acts channel by channel carries the
+    order on, an ``Add`` of two tensors needs both operands reordered alike (so the skip
+    path's producer is permuted too), and a Conv / Gemm / MatMul reading the stream takes the
+    reordered input columns.  Anything else touching the stream is refused."""
+
+    def __init__(self, net: Network, item: str, shapes) -> None:
+        self.net, self.item = net, item
+        self.edit = _Editor(net)
+        self.shapes = shapes
+        self.carried: dict[str, tuple[np.ndarray, int]] = {}     # tensor -> (order, non-negative axis)
+        self.done: set[tuple[str, str]] = set()                   # (node name, edit): each edit once
+        self.queue: list[str] = []
+        self.outputs = {o.name for o in net.outputs} | {i.name for i in net.inputs}
+
+    def _once(self, node: Node, what: str) -> bool:
+        key = (node.name, what)
+        if key in self.done:
+            return False
+        self.done.add(key)
+        return True
+
+    def carry(self, tensor: str, order: np.ndarray, axis: int, via: Node) -> None:
+        if tensor in self.outputs:
+            raise RewriteError(self.item, f"the permuted channels reach {tensor!r}, a network input or output "
+                                          f"(via {via.name!r})")
+        if tensor not in self.shapes or tensor in self.net.initializers:
+            raise RewriteError(self.item, f"{via.name!r} adds the permuted channels to a constant tensor {tensor!r}")
+        axis %= len(self.shapes[tensor])
+        if tensor in self.carried:
+            known, known_axis = self.carried[tensor]
+            if known_axis != axis or not np.array_equal(known, order):
+                raise RewriteError(self.item, f"tensor {tensor!r} would carry two different channel orders "
+                                              f"(at {via.name!r})")
+            return
+        self.carried[tensor] = (order, axis)
+        self.queue.append(tensor)
+
+    def run(self) -> Network:
+        while self.queue:
+            tensor = self.queue.pop(0)
+            self._producer(tensor)
+            for reader in self.net.consumers.get(tensor, ()):
+                self._reader(reader, tensor)
+        return self.edit.network()
+
+    def _channel_axis(self, node: Node, axis: int, tensor: str) -> None:
+        if axis != 1 or len(self.shapes[tensor]) < 2:
+            raise RewriteError(self.item, f"{node.name!r} ({node.op}) acts on channel axis 1, the permuted axis "
+                                          f"of {tensor!r} is {axis}")
+
+    def _parameters(self, node: Node, order: np.ndarray, axis: int, tensor: str) -> None:
+        """BatchNorm's four vectors, an added constant: reordered along the permuted axis (once)."""
+        if not self._once(node, "parameters"):
+            return
+        if node.op == "BatchNormalization":
+            self._channel_axis(node, axis, tensor)
+            for slot in range(1, 5):
+                self.edit.store(node, slot, _taken(self.edit.constant(node, slot, self.item), order, 0, self.item,
+                                                   f"{node.name!r} parameter {slot}"))
+            return
+        for slot, name in enumerate(node.inputs):      # Add: the constant operand, if any
+            if name in self.net.initializers:
+                const = self.edit.constant(node, slot, self.item)
+                at = axis - (len(self.shapes[tensor]) - const.ndim)
+                if at >= 0:
+                    self.edit.store(node, slot, _taken(const, order, at, self.item,
+                                                       f"the constant added by {node.name!r}"))
+
+    def _producer(self, tensor: str) -> None:
+        """Make the node that writes ``tensor`` write it reordered."""
+        order, axis = self.carried[tensor]
+        node = self.net.producer.get(tensor)
+        if node is None:
+            raise RewriteError(self.item, f"tensor {tensor!r} has no producer to reorder")
+        rank = len(self.shapes[tensor])
+        if node.op in ("Conv", "Gemm", "MatMul"):
+            if axis != (1 if node.op == "Conv" else rank - 1):
+                raise RewriteError(self.item, f"{node.name!r} ({node.op}) does not produce channels on axis {axis}")
+            if self._once(node, "rows"):
+                _permute_producer(self.edit, node, order, self.item)
+        elif node.op in CHANNELWISE or node.op == "BatchNormalization":
+            if node.op in ("MaxPool", "AveragePool", "GlobalAveragePool") or node.op == "BatchNormalization":
+                self._channel_axis(node, axis, tensor)
+            if node.op == "BatchNormalization":
+                self._parameters(node, order, axis, tensor)
+            self.carry(node.inputs[0], order, axis, node)
+        elif node.op == "Add":
+            variables = [name for name in node.inputs if name not in self.net.initializers]
+            if any(tuple(self.shapes[name]) != tuple(self.shapes[tensor]) for name in variables):
+                raise RewriteError(self.item, f"{node.name!r} broadcasts a permuted operand")
+            self._parameters(node, order, axis, tensor)
+            for name in variables:
+                self.carry(name, order, axis, node)
+        elif node.op in ("Flatten", "Reshape") and node.inputs[0] in self.carried and \
+                self._flattened(node, *self.carried[node.inputs[0]]) == (tuple(order), axis):
+            return        # reached forward from its reordered input
+        else:
+            raise RewriteError(self.item, f"the permuted tensor {tensor!r} is written by {node.name!r} ({node.op}), "
+                                          "which cannot be reordered")
+
+    def _flattened(self, node: Node, order: np.ndarray, axis: int) -> tuple[tuple[int, ...], int] | None:
+        """The order a Flatten / Reshape of a ``(1, C, ...)`` tensor to ``(1, C * ...)`` carries: each
+        channel's block of columns (P1), or None when the node is not such a flatten."""
+        shape = tuple(self.shapes[node.inputs[0]])
+        if axis != 1 or len(shape) < 2 or shape[0] != 1 or \
+                tuple(self.shapes[node.outputs[0]]) != (1, int(np.prod(shape))):
+            return None
+        block = int(np.prod(shape[2:]))
+        return tuple(int(v) for v in (order[:, None] * block + np.arange(block)[None, :]).ravel()), 1
+
+    def _reader(self, node: Node, tensor: str) -> None:
+        order, axis = self.carried[tensor]
+        rank = len(self.shapes[tensor])
+        if node.op in CHANNELWISE or node.op == "BatchNormalization":
+            if node.inputs[0] != tensor:
+                raise RewriteError(self.item, f"{node.name!r} reads the permuted {tensor!r} as a parameter")
+            if node.op in ("MaxPool", "AveragePool", "GlobalAveragePool"):
+                self._channel_axis(node, axis, tensor)
+            if node.op == "BatchNormalization":
+                self._parameters(node, order, axis, tensor)
+            self.carry(node.outputs[0], order, axis, node)
+        elif node.op == "Add":
+            self.carry(node.outputs[0], order, axis, node)    # its producer step reorders the other operand
+        elif node.op in ("Flatten", "Reshape") and node.inputs[0] == tensor and \
+                self._flattened(node, order, axis) is not None:
+            flat, flat_axis = self._flattened(node, order, axis)
+            self.carry(node.outputs[0], np.array(flat, dtype=np.int64), flat_axis, node)
+        elif node.op in ("Conv", "Gemm", "MatMul") and node.inputs[0] == tensor:
+            if self._once(node, "columns"):
+                _permute_consumer(self.edit, node, order, axis == rank - 1, self.item)
+        else:
+            raise RewriteError(self.item, f"the permuted channels reach {node.name!r} ({node.op}), which does not "
+                                          "act channel by channel")
+
+
+def _permute_layer(net: Network, index: int, order: np.ndarray, item: str, shapes) -> Network:
     if not 0 <= index < len(net.nodes):
         raise RewriteError(f"{item}/node", f"no node #{index} in the source network")
     producer = net.nodes[index]
-    edit = _Editor(net)
-    _permute_producer(edit, producer, order, f"{item}/node")
-    shapes = infer_shapes(net)
-    tensor, axis = producer.outputs[0], 1 if producer.op == "Conv" else -1
-    while True:
-        readers = net.consumers.get(tensor, ())
-        if len(readers) != 1 or any(o.name == tensor for o in net.outputs) or readers[0].inputs[0] != tensor:
-            raise RewriteError(f"{item}/node", f"tensor {tensor!r} must be read by exactly one node, as its "
-                                               "first input (and not be a network output)")
-        node = readers[0]
-        if node.op in CHANNELWISE:
-            if node.op in ("MaxPool", "AveragePool") and axis != 1:
-                raise RewriteError(f"{item}/node", f"{node.name!r} pools a non-channel axis")
-        elif node.op == "BatchNormalization" and axis % len(shapes[tensor]) == 1:
-            for slot in range(1, 5):
-                edit.store(node, slot, _taken(edit.constant(node, slot, item), order, 0, item,
-                                              f"{node.name!r} parameter {slot}"))
-        elif node.op == "Add" and sum(name in net.initializers for name in node.inputs) == 1:
-            slot = 0 if node.inputs[0] in net.initializers else 1
-            const = edit.constant(node, slot, item)
-            rank = len(shapes[tensor])
-            at = (axis % rank) - (rank - const.ndim)
-            if at >= 0:
-                edit.store(node, slot, _taken(const, order, at, item, f"the constant added by {node.name!r}"))
-        elif node.op in ("Flatten", "Reshape") and axis == 1 and len(shapes[tensor]) >= 2 and \
-                shapes[tensor][0] == 1 and shapes[node.outputs[0]] in ((1, int(np.prod(shapes[tensor]))),):
-            block = int(np.prod(shapes[tensor][2:]))
-            order = (order[:, None] * block + np.arange(block)[None, :]).ravel()
-            axis = -1
-        else:
-            rank = len(shapes[tensor])
-            _permute_consumer(edit, node, order, axis % rank == rank - 1, f"{item}/node")
-            return edit.network()
-        tensor = node.outputs[0]
+    if producer.op not in ("Conv", "Gemm", "MatMul"):
+        raise RewriteError(f"{item}/node", f"{producer.name!r} is {producer.op}, not Conv, Gemm or MatMul")
+    stream = _Stream(net, f"{item}/node", shapes)
+    tensor = producer.outputs[0]
+    stream.carry(tensor, order, 1 if producer.op == "Conv" else -1, producer)
+    return stream.run()
 
 
 def permute(net: Network, layers: Sequence[tuple[int, np.ndarray]]) -> Rewrite:
-    """Apply each ``(producer node index, order)`` in turn; always exact (P1)."""
+    """Apply each ``(producer node index, order)`` in turn; always exact (P1, P6).  Reordering
+    weights never changes a tensor's shape, so one dry run serves every layer."""
+    shapes = infer_shapes(net) if layers else {}
     for position, (index, order) in enumerate(layers):
-        net = _permute_layer(net, index, order, f"layers/{position}")
+        net = _permute_layer(net, index, order, f"layers/{position}", shapes)
     return Rewrite(net, True)
 
 

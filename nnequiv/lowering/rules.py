@@ -17,6 +17,7 @@ from ..checker.rounding import UNIT, up
 from ..errors import UnsupportedOpError
 from ..ir import Network, Node, TensorSpec
 from ..ops.defaults import ONNX_DEFAULT_BN_EPSILON
+from ..ops.scatter import check_reduction, scatter_targets
 from .affine import Affine
 
 Value = Union[Affine, np.ndarray]
@@ -83,6 +84,23 @@ def _broadcast_index(shape: tuple[int, ...], out: tuple[int, ...]) -> np.ndarray
 
 def _broadcast_constant(value: np.ndarray, out: tuple[int, ...]) -> np.ndarray:
     return np.broadcast_to(np.asarray(value, dtype=np.float64), out).ravel()
+
+
+@rule("ScatterElements")
+def _scatter(node: Node, args: list, ctx: RuleContext) -> Affine:
+    """Data movement: each output entry is a row of ``data`` or of ``updates`` (exact)."""
+    check_reduction(node)
+    data, indices, updates = args
+    if isinstance(indices, Affine):
+        raise UnsupportedOpError("ScatterElements with variable indices", node=node.name)
+    shape = ctx.shape(node.inputs[0])
+    coords = scatter_targets(shape, np.asarray(indices), int(node.attr("axis", 0)))
+    width = next(a.weight.shape[1] for a in (data, updates) if isinstance(a, Affine))
+    parts = [a if isinstance(a, Affine) else Affine.constant(np.ravel(a), width) for a in (data, updates)]
+    size = int(np.prod(shape))
+    index = np.arange(size)
+    index[np.ravel_multi_index(coords, shape).ravel()] = size + np.arange(int(np.prod(np.shape(indices))))
+    return parts[0].stack(parts[1]).gather(index)
 
 
 @rule("Add", "Sub")

@@ -5,7 +5,7 @@ Importing this package registers every op; see :mod:`nnequiv.ops.registry`.
 
 from __future__ import annotations
 
-from . import activation, conv, elementwise, linear, norm, pool, shape  # noqa: F401  (register ops)
+from . import activation, conv, elementwise, linear, norm, pool, scatter, shape  # noqa: F401  (register ops)
 from .context import OpContext, Value
 from .registry import OpImpl, lookup, register
 

@@ -6,6 +6,10 @@ activations, pooling, added constants, a Flatten expands a channel into its bloc
 columns); then each reduced row (weights + bias, BatchNorm folded in float64) is paired with
 the nearest original row.  A layer is accepted when the pairing is a bijection and every pair
 agrees to a relative ``tolerance`` -- the certificate's checker decides what is really exact.
+
+A residual ``Add`` needs both operands in the same order; the layers whose orders meet there
+form one channel stream, which the checker's replay permutes as a whole from any one of its
+producers, so only the first producer of each stream is reported.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import numpy as np
 
 from ..checker.graph_align import INPUT, Stage
 
-CHANNELWISE_STAGES = ("Relu", "LeakyRelu", "MaxPool", "AddConst")
+CHANNELWISE_STAGES = ("Relu", "LeakyRelu", "MaxPool", "AddConst", "GlobalAveragePool")
 TOLERANCE = 1e-4
 
 
@@ -31,14 +35,6 @@ class LayerPermutation:
 class Inference:
     layers: tuple[LayerPermutation, ...]    # non-identity permutations only
     failure: str | None                     # first layer whose rows do not correspond
-
-
-def _readers(stages: tuple[Stage, ...]) -> dict[int, list[int]]:
-    table: dict[int, list[int]] = {}
-    for k, stage in enumerate(stages):
-        for i in stage.inputs:
-            table.setdefault(i, []).append(k)
-    return table
 
 
 def _rows(stage: Stage, in_order: np.ndarray | None) -> np.ndarray:
@@ -73,9 +69,16 @@ def match_rows(f_rows: np.ndarray, g_rows: np.ndarray, tolerance: float = TOLERA
 
 
 def infer(f: tuple[Stage, ...], g: tuple[Stage, ...]) -> Inference:
-    readers = _readers(f)
-    # the channel order each stage's output carries (None: unpermuted), and along which axis
+    # the channel order each stage's output carries (None: unpermuted) and the stream it belongs to
     orders: dict[int, np.ndarray | None] = {INPUT: None}
+    stream: dict[int, int] = {}          # stage -> index in ``found`` of its stream's first producer
+    parent: dict[int, int] = {}          # union-find over ``found`` (streams joined at an Add)
+
+    def root(k: int) -> int:
+        while parent.get(k, k) != k:
+            k = parent[k]
+        return k
+
     found: list[LayerPermutation] = []
     for k, (a, b) in enumerate(zip(f, g)):
         incoming = [orders.get(i) for i in a.inputs]
@@ -86,21 +89,30 @@ def infer(f: tuple[Stage, ...], g: tuple[Stage, ...]) -> Inference:
                                                f"channel {bad} corresponds to no original channel")
             permuted = not np.array_equal(order, np.arange(order.size))
             if permuted:
+                stream[k] = len(found)
                 found.append(LayerPermutation(k, a.node.name, tuple(int(v) for v in order)))
             orders[k] = order if permuted else None
         elif a.op in CHANNELWISE_STAGES:
             orders[k] = incoming[0]
+            if incoming[0] is not None:
+                stream[k] = stream[a.inputs[0]]
         elif a.op in ("Flatten", "Reshape") and incoming[0] is not None:
             block = int(np.prod(f[a.inputs[0]].shape[2:]))
             orders[k] = (incoming[0][:, None] * block + np.arange(block)[None, :]).ravel()
+            stream[k] = stream[a.inputs[0]]
+        elif a.op == "Add" and any(o is not None for o in incoming):
+            if any(o is None or not np.array_equal(o, incoming[0]) for o in incoming):
+                return Inference(tuple(found), f"stage {k} (Add {a.node.name!r}): the residual branches carry "
+                                               "different channel orders")
+            joined = sorted({root(stream[i]) for i in a.inputs})
+            for other in joined[1:]:
+                parent[other] = joined[0]
+            orders[k], stream[k] = incoming[0], joined[0]
         elif any(o is not None for o in incoming):
             return Inference(tuple(found), f"stage {k} ({a.op} {a.node.name!r}): permuted channels reach an op "
                                            "that mixes them")
         else:
             orders[k] = None
-        if orders.get(k) is not None and len(readers.get(k, [])) > 1:
-            return Inference(tuple(found), f"stage {k} ({a.op} {a.node.name!r}): permuted channels are read "
-                                           "twice (residual branches are not permuted yet)")
     if orders.get(len(f) - 1) is not None:
         return Inference(tuple(found), "the outputs themselves are permuted (not the same function)")
-    return Inference(tuple(found), None)
+    return Inference(tuple(p for index, p in enumerate(found) if root(index) == index), None)
