@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
@@ -12,7 +13,7 @@ class TransientStatus:
     at the end."""
 
     def __init__(self, enabled: bool, after: float = 1.0) -> None:
-        self.enabled = enabled
+        self.enabled = enabled and sys.stderr.isatty()   # rich would still print a blank line on a pipe
         self.after = after
         self._bar: Any = None
         self._task: Any = None
