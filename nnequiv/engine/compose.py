@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..certificate.build import certificate as build_certificate
 from ..checker.cut import CutError, first_difference, split
 from ..checker.cut_bounds import prefix_enclosure, suffix_lipschitz
 from ..checker.graph_align import AlignError
@@ -123,12 +124,13 @@ def compose_stage(original: Network, reduced: Network, box: Box, relation: Relat
         return None
     middle_bound = parse_hex(nested.certificate["claim"]["bound"])
     epsilon = round_up(Fraction(lipschitz) * Fraction(middle_bound)) if relation.kind == "eps" else 0.0
-    certificate = _certificate(original, reduced, box, relation, epsilon, {
+    certificate = build_certificate(original, reduced, box, relation, epsilon, [{
         "kind": "composition", "from": canonical_sha256(original), "to": canonical_sha256(reduced),
         "epsilon": float(epsilon).hex(), "prefix_nodes": k, "suffix_nodes": m, "enclosure": method,
         "prefix_box": {"lower": [float(v).hex() for v in lower], "upper": [float(v).hex() for v in upper]},
         "lipschitz": float(lipschitz).hex(), "middle_epsilon": float(middle_bound).hex(),
-        "middle": {key: value for key, value in nested.certificate.items() if key != "metadata"}})
+        "middle": {key: value for key, value in nested.certificate.items() if key != "metadata"}}],
+        {"method": "composition"})
     report = self_check(certificate, original, reduced)
     info["time_s"] = round(time.monotonic() - started, 4)
     if not report.valid:
@@ -143,18 +145,3 @@ def compose_stage(original: Network, reduced: Network, box: Box, relation: Relat
 def _span(net: Network) -> str:
     names = [node.name for node in net.nodes]
     return names[0] if len(names) == 1 else f"{names[0]} .. {names[-1]}"
-
-
-def _certificate(original: Network, reduced: Network, box: Box, relation: Relation, bound: float,
-                 step: dict[str, Any]) -> dict[str, Any]:
-    from .. import __version__
-
-    return {
-        "schema": "nnequiv/certificate@1",
-        "claim": {"verdict": "equivalent", "relation": relation.to_json(), "box": box.to_json(),
-                  "bound": float(bound).hex()},
-        "models": {"original": {"sha256": canonical_sha256(original), "name": original.name},
-                   "reduced": {"sha256": canonical_sha256(reduced), "name": reduced.name}},
-        "steps": [step],
-        "metadata": {"tool": f"nnequiv {__version__}", "method": "composition"},
-    }

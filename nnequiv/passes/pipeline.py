@@ -12,13 +12,12 @@ float64 input (the rewrites are identities over all of R^n).
 
 from __future__ import annotations
 
-import platform
 import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from .. import __version__
+from ..certificate.build import certificate as build_certificate
 from ..checker.rounding import add_up
 from ..ir import Network
 from ..onnx_io import canonical_sha256
@@ -97,17 +96,9 @@ def _certificate(original: Network, original_hash: str, reduced: Network, reduce
     relation = Relation.exact() if total == 0.0 else Relation.epsilon(total)
     claim_box = box if box is not None else Box.uniform(-sys.float_info.max, sys.float_info.max,
                                                         original.input.size)
-    return {
-        "schema": "nnequiv/certificate@1",
-        "claim": {"verdict": "equivalent", "relation": relation.to_json(), "box": claim_box.to_json(),
-                  "bound": total.hex()},
-        "models": {"original": {"sha256": original_hash, "name": original.name},
-                   "reduced": {"sha256": reduced_hash, "name": reduced.name}},
-        "steps": steps,
-        "metadata": {"tool": f"nnequiv {__version__}", "command": "compress",
-                     "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                     "host": platform.node(), "python": platform.python_version(),
-                     "passes": [{"pass": r.pass_id, "applied": r.stats.applied, "epsilon": r.stats.epsilon,
-                                 "refused": [str(x) for x in r.stats.refused], "neurons": list(r.neurons),
-                                 "parameters": list(r.parameters), "seconds": r.seconds} for r in reports]},
-    }
+    return build_certificate(original, reduced, claim_box, relation, total, steps, {
+        "command": "compress",
+        "passes": [{"pass": r.pass_id, "applied": r.stats.applied, "epsilon": r.stats.epsilon,
+                    "refused": [str(x) for x in r.stats.refused], "neurons": list(r.neurons),
+                    "parameters": list(r.parameters), "seconds": r.seconds} for r in reports]},
+        (original_hash, reduced_hash))

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..hexfloat import parse_hex
+from ..certificate.build import certificate as build_certificate
 from ..checker.graph_align import AlignError, align, normalise
 from ..checker.permutation import permute
 from ..checker.perturbation import perturbation_bound
@@ -180,14 +181,4 @@ def _total(steps: list[dict[str, Any]]) -> float:
 
 def _certificate(original: Network, reduced: Network, box: Box, relation: Relation, bound: float,
                  steps: list[dict[str, Any]]) -> dict[str, Any]:
-    from .. import __version__
-
-    return {
-        "schema": "nnequiv/certificate@1",
-        "claim": {"verdict": "equivalent", "relation": relation.to_json(), "box": box.to_json(),
-                  "bound": float(bound).hex()},
-        "models": {"original": {"sha256": canonical_sha256(original), "name": original.name},
-                   "reduced": {"sha256": canonical_sha256(reduced), "name": reduced.name}},
-        "steps": steps,
-        "metadata": {"tool": f"nnequiv {__version__}", "method": "structural match"},
-    }
+    return build_certificate(original, reduced, box, relation, bound, steps, {"method": "structural match"})
