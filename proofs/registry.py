@@ -315,6 +315,15 @@ CLAIMS: list[Claim] = [
              "test_wrong_crown_instance_without_sign_split_fails"),
           "not used by the checker yet (a candidate for tighter bab_tree leaves)" + PLANNED,
           "tests/test_checker_crown.py" + PLANNED, ("bab_tree",)),
+    Claim("Pre-activation bounds by weak duality on the network graph (any multipliers; 1-D maxima at "
+          "l, u and the kink; float products enclosed; cheap rounding up)",
+          "dual_bounds.md",
+          _c("check_dual_bounds.py", "test_lagrangian_identity_symbolic", "test_relu_neuron_max_at_candidates",
+             "test_linear_neuron_max_at_ends", "test_uncertain_mu_bounds", "test_rounding_up_covers_one_ulp",
+             "test_wrong_neuron_max_without_kink_fails",
+             "test_wrong_uncertain_mu_on_negative_linear_side_fails"),
+          "nnequiv.checker.dual_bounds.tighten (called by nnequiv.checker.diffzono.analyze_batch)",
+          "tests/test_dual_bounds.py", ("bab_tree",)),
     # ----------------------------------------------------------- differential
     Claim("Differential activation rule: sigma(a + d) - sigma(a) between min(s d, d) and max(s d, d) "
           "(same activation in both networks)",

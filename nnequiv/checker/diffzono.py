@@ -11,6 +11,9 @@ while the two networks have layers of equal shape, their difference
   (a) ``sigma(z_g)`` relaxed minus ``sigma(z_f)`` relaxed (shared symbols), and
   (b) the mean-value rule ``sigma(z_g) - sigma(z_f) = t * delta`` for some ``t in [s, 1]``.
 
+Pre-activation bounds of hidden layers ``k >= 1`` are the forms' bounds intersected with the dual
+bounds of :mod:`.dual_bounds` (``proofs/dual_bounds.md``; D7 of ``proofs/differential.md``).
+
 Phase splits (``splits[(net, layer, neuron)] = +1 | -1``) restrict a region to the
 inputs where that pre-activation is ``>= 0`` / ``<= 0``; a split that the bounds
 contradict proves the region empty (``infeasible``).
@@ -28,6 +31,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from ..pwl import PwlLayer, PwlNet, identity_layer
+from . import dual_bounds
 from .forms import Forms, add, add_bias, exact_difference, input_forms, linear, scale_rows, select
 from .rounding import ETA, UNIT, add_down, add_up, up, upper_add
 
@@ -129,7 +133,8 @@ def analyze_batch(f: PwlNet, g: PwlNet, lowers: np.ndarray, uppers: np.ndarray,
         else:  # z_g = z_f + delta exactly, so g needs no propagation of its own while delta is tracked
             zg = add(zf, zd)
             tracked += 1
-        bf, bg = zf.bounds(), zg.bounds()
+        bf = dual_bounds.tighten(fl, k, lowers, uppers, [b[0] for b in layer_bounds], zf.bounds())
+        bg = dual_bounds.tighten(gl, k, lowers, uppers, [b[1] for b in layer_bounds], zg.bounds())
         phase_f, empty_f = _phases(lf.slope, *bf, forced[("f", k)])
         phase_g, empty_g = _phases(lg.slope, *bg, forced[("g", k)])
         infeasible |= empty_f | empty_g
