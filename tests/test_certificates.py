@@ -89,7 +89,7 @@ def _tamper(certificate, edit):
 
 def _set_leaf_value(c):
     leaf = _leaves(c["steps"][0]["tree"])[0]
-    leaf["value"] = (float.fromhex(leaf["value"]) * 0.5 + 1e-3).hex()
+    leaf["value"] = (float.fromhex(leaf["value"]) * 0.5 - 1e-3).hex()   # a claim the leaf does not support
 
 
 def _move_split(c):

@@ -4,7 +4,8 @@ Coverage holds by construction: an input split at ``lower <= at <= upper`` yield
 two boxes whose union is the parent; a phase split yields the regions
 ``z <= 0`` and ``z >= 0``, whose union is the parent region.  Each leaf must be
 closed by :func:`nnequiv.checker.diffzono.analyze` + :func:`nnequiv.checker.leaf.assess`,
-and its recomputed value must equal the certified one bit for bit
+and its recomputed value must not exceed the certified one (beyond the last bits; a tighter
+recomputation keeps older certificates valid)
 (``proofs/differential.md``, ``proofs/top1.md``) -- or, for an ``lp`` leaf, by the safe bound
 of its multipliers on the differential LP the checker rebuilds from the region, its splits and
 its own analysis (:mod:`.diff_lp`, ``proofs/diff_lp.md``).
@@ -125,8 +126,8 @@ def _check_leaves(leaves, f, g, relation, problems: list[Problem], aligned) -> l
         if node.get("leaf") == "lp":
             value = _lp_leaf_value(node, analysis, index, lower, upper, dict(splits), aligned, relation,
                                    f.softmax_output, item, problems)
-            if value is not None and not _same(value, claimed):
-                problems.append(Problem(f"{item}/value", f"recomputed {value!r} differs from the certified {claimed!r}"))
+            if value is not None and not _covered(value, claimed):
+                problems.append(Problem(f"{item}/value", f"recomputed {value!r} is above the certified {claimed!r}"))
             elif value is not None:
                 values.append(value)
             continue
@@ -135,8 +136,8 @@ def _check_leaves(leaves, f, g, relation, problems: list[Problem], aligned) -> l
         elif not result.closed[index]:
             problems.append(Problem(item, f"the region is not proved: bound {value!r} "
                                           f"does not meet the relation ({relation.describe()})"))
-        elif not _same(value, claimed):
-            problems.append(Problem(f"{item}/value", f"recomputed {value!r} differs from the certified {claimed!r}"))
+        elif not _covered(value, claimed):
+            problems.append(Problem(f"{item}/value", f"recomputed {value!r} is above the certified {claimed!r}"))
         else:
             values.append(value)
     return values
@@ -199,11 +200,13 @@ def _multipliers(entry, n_rows: int, where: str, problems: list[Problem]) -> np.
     return multipliers
 
 
-def _same(recomputed: float, claimed: float) -> bool:
-    """Recomputation may differ in the last bits (batching changes numpy's summation order);
-    anything larger means the tree or the models are not the ones certified."""
-    if recomputed == claimed:
+def _covered(recomputed: float, claimed: float) -> bool:
+    """The certified leaf value must hold: the recomputed bound may be tighter (a newer checker's
+    analysis; the step's epsilon is checked against the recomputed values anyway), or larger only
+    in the last bits (batching changes numpy's summation order).  Anything larger means the tree
+    or the models are not the ones certified."""
+    if recomputed <= claimed:
         return True
     if not (np.isfinite(recomputed) and np.isfinite(claimed)):
         return False
-    return abs(recomputed - claimed) <= VALUE_TOLERANCE * max(abs(recomputed), abs(claimed))
+    return recomputed - claimed <= VALUE_TOLERANCE * max(abs(recomputed), abs(claimed))
