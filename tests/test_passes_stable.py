@@ -4,18 +4,21 @@
 from __future__ import annotations
 
 import copy
+from fractions import Fraction
 
 import numpy as np
 import pytest
 
 from nnequiv.checker import verify
+from nnequiv.checker.net_bounds import bounds_over
 from nnequiv.errors import UsageError
 from nnequiv.interpret import evaluate_exact
 from nnequiv.lowering import to_pwl
 from nnequiv.passes import PassOptions, get_pass
 from nnequiv.passes.pipeline import compress
 from nnequiv.passes.stable import stable_with
-from nnequiv.passes.stable_search import SearchSettings
+from nnequiv.passes.stable_search import Budget, SearchSettings, box_samples, layer_phases
+from nnequiv.passes.stable_tighten import MilpBounds
 from nnequiv.spec.box import Box
 from nnequiv.summary import summarize
 from tests.helpers.pairs import mlp, random_layers
@@ -288,3 +291,70 @@ def test_leaky_relu_step_is_rejected_by_the_checker():
     report = _tampered(leaky, BOX3, lambda s: s["layers"].append({"activation": 1, "inactive": [0], "active": []}))
     assert not report.valid
     assert any(p.item == "steps/0/layers/0/activation" and "not Relu" in p.reason for p in report.problems)
+
+
+def _exact_pre_activation(pwl, layer: int, neuron: int, x) -> Fraction:
+    """``z_layer[neuron]`` at ``x`` in exact rational arithmetic (each stored float is its exact value)."""
+    h = [Fraction(float(v)) for v in x]
+    for k, lay in enumerate(pwl.layers[:layer + 1]):
+        rows = range(lay.n_out) if k < layer else [neuron]
+        z = [sum((Fraction(float(w)) * v for w, v in zip(lay.weight[r], h) if w != 0.0), Fraction(float(lay.bias[r])))
+             for r in rows]
+        if k == layer:
+            return z[0]
+        h = [v if v >= 0 else v * Fraction(float(s)) for v, s in zip(z, lay.slope)]
+
+
+@pytest.mark.parametrize("seed", [3, 12, 21])
+def test_neurons_declared_unstable_have_two_exact_witnesses(seed):
+    """Every neuron the search calls unstable carries a positive and a negative witness input in
+    the box, and replaying the network on them exactly gives those signs."""
+    net = shifted_net(seed)
+    pwl = to_pwl(net)
+    lower, upper = np.asarray(BOX5.lower, np.float64), np.asarray(BOX5.upper, np.float64)
+    depth = len(pwl.layers) - 1
+    bounds = bounds_over(pwl, [(lower, upper)], depth)
+    settings = SearchSettings(samples=8, milp_seconds=60.0, milp_budget=600.0)   # few samples: ascent, LP and MILP witness too
+    points = box_samples(lower, upper, settings.samples, settings.seed)
+    samples = pwl.activations(points)
+    budget = Budget(settings.milp_budget)
+    milp_bounds = MilpBounds.over(pwl, lower, upper, bounds, budget, settings.lp_seconds)
+    unstable = 0
+    for k in range(depth):
+        n = pwl.layers[k].n_out
+        phases = layer_phases(pwl, k, n, lower, upper, bounds, milp_bounds, points, samples[k], budget, settings)
+        for j in np.flatnonzero(phases.seen_positive & phases.seen_negative):
+            positive, negative = phases.positive_at[int(j)], phases.negative_at[int(j)]
+            for x in (positive, negative):
+                assert np.all(lower <= x) and np.all(x <= upper)
+            assert _exact_pre_activation(pwl, k, int(j), positive) > 0
+            assert _exact_pre_activation(pwl, k, int(j), negative) < 0
+            unstable += 1
+        stable = phases.certified_inactive | phases.certified_active | phases.milp_inactive | phases.milp_active
+        assert not np.any(stable & phases.seen_positive & phases.seen_negative)
+    assert unstable > 0
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_lp_tightened_milp_bounds_are_sound_and_no_looser(seed):
+    """The big-M bounds the MILPs read after LP tightening still contain every sampled
+    pre-activation, are inside the checker's bounds, and are strictly tighter somewhere."""
+    rng = np.random.default_rng(seed)
+    net = mlp([(w, b + rng.normal(0, 0.3, b.shape)) for w, b in random_layers(rng, [5, 8, 8, 8, 2])])
+    pwl = to_pwl(net)
+    lower, upper = np.asarray(BOX5.lower, np.float64), np.asarray(BOX5.upper, np.float64)
+    bounds = bounds_over(pwl, [(lower, upper)], 3)
+    milp_bounds = MilpBounds.over(pwl, lower, upper, bounds, Budget(600.0), 10.0)
+    for k in range(3):
+        n = pwl.layers[k].n_out
+        milp_bounds.record(k, np.zeros(n, dtype=bool), np.zeros(n, dtype=bool))
+    tightened = milp_bounds.upto(3)
+    assert milp_bounds.lps > 0
+    z = pwl.activations(box_points(BOX5, rng, 4000))
+    shrunk = 0.0
+    for k in range(3):
+        (lo, hi), (lo0, hi0) = tightened[k], bounds[k]
+        assert np.all(lo <= z[k].min(axis=0)) and np.all(z[k].max(axis=0) <= hi)
+        assert np.all(lo0 <= lo) and np.all(hi <= hi0)
+        shrunk += float(np.sum(hi0 - hi) + np.sum(lo - lo0))
+    assert shrunk > 0.0

@@ -199,3 +199,26 @@ def test_thread_count_may_change_between_solves():
     for threads in (1, 2, 1):
         result = solve_highs(tiny(), threads=threads)
         assert result.status == "optimal" and result.objective == 1.0
+
+
+def test_settle_sign_stops_with_the_right_answer_on_the_sign():
+    """``settle_sign`` answers "is the optimum > 0" as the full solve does: an incumbent beyond
+    0 when the optimum is positive, a dual bound on the other side of 0 otherwise."""
+    rng = np.random.default_rng(5)
+    seen = set()
+    for _ in range(40):
+        m = _random_milp(rng)
+        full = solve_highs(m)
+        assert full.status == "optimal"
+        for shift in (-full.objective + 0.5, -full.objective - 0.5):   # optimum moved to +0.5 / -0.5
+            shifted = m.with_objective((np.arange(m.n_vars), m.objective), m.constant + shift, m.sense)
+            sign = 1.0 if m.sense == "max" else -1.0
+            settled = solve_highs(shifted, settle_sign=True)
+            optimum_beyond_zero = sign * (full.objective + shift) > 0
+            if optimum_beyond_zero:
+                assert settled.objective is not None and sign * settled.objective > 0
+                assert shifted.max_violation(settled.x) <= 1e-6
+            else:
+                assert settled.bound is not None and sign * settled.bound <= 0
+            seen.add(optimum_beyond_zero)
+    assert seen == {True, False}

@@ -29,8 +29,8 @@ from ..lowering import to_pwl
 from . import register_pass
 from .base import PassOptions, PassResult, PassStats, Refusal, certified_epsilon
 from .stable_rank import dependencies
-from .stable_search import (Budget, LayerPhases, SearchSettings, box_samples, gradient_corners, lp_phases,
-                            milp_phases, witness)
+from .stable_search import Budget, LayerPhases, SearchSettings, box_samples, layer_phases
+from .stable_tighten import MilpBounds
 
 MAX_SPLIT_INPUTS = 4          # a box of at most this many inputs is also tried bisected once per input
 MAX_COMBINATION_TERMS = 32
@@ -60,8 +60,10 @@ def stable_with(net: Network, options: PassOptions, settings: SearchSettings) ->
         finer = bounds_over(pwl, pieces, depth)
         if _proved_count(finer) > _proved_count(bounds):
             split, bounds = pieces, finer
-    samples = pwl.activations(box_samples(lower, upper, settings.samples, settings.seed))
+    sample_points = box_samples(lower, upper, settings.samples, settings.seed)
+    samples = pwl.activations(sample_points)
     budget = Budget(settings.milp_budget)
+    search_bounds = MilpBounds.over(pwl, lower, upper, bounds, budget, settings.lp_seconds, settings.tighten)
     layers, details = [], {"milp_queries": 0, "milp_seconds": 0.0, "lp_queries": 0, "lp_seconds": 0.0,
                            "dual_certified": 0, "certified_inactive": 0,
                            "certified_active": 0, "milp_only_stable": 0, "unknown": 0, "layers": []}
@@ -69,13 +71,8 @@ def stable_with(net: Network, options: PassOptions, settings: SearchSettings) ->
         k = mapping[a]
         n = layer.incoming.shape[1]
         name = net.nodes[a].name
-        phases = LayerPhases.from_bounds(bounds[k][0][:n], bounds[k][1][:n])
-        witness(phases, samples[k][:, :n])
-        corners = gradient_corners(pwl, k, np.flatnonzero(phases.undecided), lower, upper)
-        if corners.size:
-            witness(phases, pwl.activations(corners)[k][:, :n])
-        lp_phases(pwl, k, n, lower, upper, bounds, phases, budget, settings)
-        milp_phases(pwl, k, n, lower, upper, bounds, phases, budget, settings)
+        phases = layer_phases(pwl, k, n, lower, upper, bounds, search_bounds, sample_points, samples[k], budget,
+                              settings)
         _report(name, phases, refused, details)
         entry = _layer_evidence(a, name, layer, phases, refused)
         if entry is not None:
@@ -89,9 +86,11 @@ def stable_with(net: Network, options: PassOptions, settings: SearchSettings) ->
                          for lo, hi in split]
     widths = {a: layer.incoming.shape[1] for a, layer in dense}
     removed = sum(widths[x.activation] if x.collapse else len(x.inactive) + len(x.combinations) for x in layers)
-    details.update(seconds=time.perf_counter() - start, split=0 if split is None else len(split),
+    details.update(tighten_lps=search_bounds.lps, seconds=time.perf_counter() - start,
+                   split=0 if split is None else len(split),
                    collapsed=sum(layer.collapse for layer in layers))
     return PassResult(result.network, step, PassStats(removed, tuple(refused), epsilon, details))
+
 
 
 def _candidate_layers(net: Network, mapping: dict[int, int], depth: int,

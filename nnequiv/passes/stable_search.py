@@ -4,15 +4,18 @@ Three stages, cheapest first (``proofs/stable_relu.md``):
 
 1. the checker's own bounds (:func:`nnequiv.checker.net_bounds.bounds_over`) -- what they prove
    is certifiable as is;
-2. witnesses: sampled box points, random corners and gradient-sign corners
-   (:func:`gradient_corners`) whose float pre-activation is clearly positive / negative
-   (beyond a relative margin) rule a phase out;
+2. witnesses: sampled box points, random corners, gradient-sign corners
+   (:func:`gradient_corners`), projected sign-gradient ascent on the pre-activation
+   (:func:`ascent_points`), and the inputs of LP optima and MILP incumbents, whose float
+   pre-activation is clearly positive / negative (beyond a relative margin) rule a phase out;
+   the input showing each phase is kept (``LayerPhases.positive_at`` / ``negative_at``);
 3. the triangle-relaxation LP the checker builds (:func:`nnequiv.checker.lp_dual.triangle_lp`),
    solved by HiGHS; its dual multipliers are kept when the checker's safe bound
    (:func:`nnequiv.checker.lp_dual.safe_max`) proves the phase -- certifiable;
 4. one MILP (HiGHS, built once per layer, objective swapped per neuron) for each phase
-   still undecided.  A MILP result is NOT certifiable: such neurons are reported, never
-   removed; a time limit leaves the neuron unknown.
+   still undecided, stopped as soon as its sign is settled (dual bound past 0, or an
+   incumbent whose input is a witness).  A MILP result is NOT certifiable: such neurons are
+   reported, never removed; a time limit leaves the neuron unknown.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from ..checker.lp_dual import safe_max, triangle_lp
 from ..checker.net_bounds import Bounds
 from ..pwl import PwlNet
 from ..solvers import MilpModel, ModelBuilder, encode_pwl, solve_highs
+from .stable_tighten import MilpBounds, as_model
 
 WITNESS_MARGIN = 1e-9      # relative to the layer's largest |pre-activation| on the samples
 
@@ -33,8 +37,11 @@ WITNESS_MARGIN = 1e-9      # relative to the layer's largest |pre-activation| on
 @dataclass(frozen=True)
 class SearchSettings:
     samples: int = 512
-    milp_seconds: float = 2.0          # per LP / MILP query
-    milp_budget: float = 60.0          # all LP / MILP queries of one pass
+    lp_seconds: float = 2.0            # per LP query
+    milp_seconds: float = 30.0         # per MILP query (stopped earlier once its sign is settled)
+    milp_budget: float = 600.0         # all LP / MILP queries of one pass
+    ascent_steps: int = 40             # sign-gradient ascent steps per (neuron, phase) still open
+    tighten: bool = True               # LP-tightened big-M bounds for the MILPs of later layers
     seed: int = 0
 
 
@@ -52,6 +59,8 @@ class LayerPhases:
     dual_inactive: np.ndarray
     dual_active: np.ndarray
     duals: dict = field(default_factory=dict)      # (neuron, phase) -> (rows, values)
+    positive_at: dict = field(default_factory=dict)  # neuron -> an input where it is clearly positive
+    negative_at: dict = field(default_factory=dict)  # neuron -> an input where it is clearly negative
     milp_queries: int = 0
     milp_seconds: float = 0.0
     lp_queries: int = 0
@@ -122,11 +131,66 @@ def _gradients(pwl: PwlNet, layer: int, targets: np.ndarray, points: np.ndarray)
     return rows
 
 
-def witness(phases: LayerPhases, z: np.ndarray) -> None:
-    """Mark the phases that the sampled pre-activations ``z`` (B, n) clearly show."""
+def layer_phases(pwl: PwlNet, layer: int, neurons: int, lower: np.ndarray, upper: np.ndarray,
+                 bounds: list[Bounds], search_bounds: MilpBounds, sample_points: np.ndarray,
+                 sample_z: np.ndarray, budget: "Budget", settings: SearchSettings) -> LayerPhases:
+    """Every stage for the first ``neurons`` neurons of ``layer``: the checker's ``bounds``,
+    witnesses (samples ``sample_points`` with their pre-activations ``sample_z``, gradient
+    corners, ascent), LP duals over ``bounds``, MILPs with big-M from ``search_bounds`` (which
+    then records the stable phases found)."""
+    phases = LayerPhases.from_bounds(bounds[layer][0][:neurons], bounds[layer][1][:neurons])
+    witness(phases, sample_z[:, :neurons], sample_points)
+    witness_at(pwl, layer, phases, gradient_corners(pwl, layer, np.flatnonzero(phases.undecided), lower, upper))
+    witness_at(pwl, layer, phases, ascent_points(pwl, layer, phases, sample_points, sample_z[:, :neurons],
+                                                 lower, upper, settings.ascent_steps))
+    lp_phases(pwl, layer, neurons, lower, upper, bounds, phases, budget, settings)
+    milp_phases(pwl, layer, neurons, lower, upper, search_bounds, phases, budget, settings)
+    search_bounds.record(layer, phases.certified_inactive | phases.milp_inactive,
+                         phases.certified_active | phases.milp_active)
+    return phases
+
+
+def witness(phases: LayerPhases, z: np.ndarray, points: np.ndarray) -> None:
+    """Mark the phases that the pre-activations ``z`` (B, n) at the inputs ``points`` (B, d)
+    clearly show, keeping one input per newly shown phase."""
     margin = WITNESS_MARGIN * (1.0 + float(np.abs(z).max(initial=0.0)))
-    phases.seen_positive |= (z > margin).any(axis=0)
-    phases.seen_negative |= (z < -margin).any(axis=0)
+    for sign, seen, at in ((1.0, phases.seen_positive, phases.positive_at),
+                           (-1.0, phases.seen_negative, phases.negative_at)):
+        shown = sign * z > margin
+        for j in np.flatnonzero(shown.any(axis=0) & ~seen):
+            at[int(j)] = np.array(points[int(np.argmax(sign * z[:, j]))], dtype=np.float64)
+        seen |= shown.any(axis=0)
+
+
+def witness_at(pwl: PwlNet, layer: int, phases: LayerPhases, points: np.ndarray) -> None:
+    """:func:`witness` on the float pre-activations of ``layer`` at ``points``."""
+    if points.size:
+        n = phases.seen_positive.size
+        witness(phases, pwl.activations(points)[layer][:, :n], points)
+
+
+def ascent_points(pwl: PwlNet, layer: int, phases: LayerPhases, starts: np.ndarray, start_z: np.ndarray,
+                  lower: np.ndarray, upper: np.ndarray, steps: int) -> np.ndarray:
+    """Projected sign-gradient ascent of ``+z_j`` for every undecided neuron not yet seen positive
+    and of ``-z_j`` for those not yet seen negative, each from the start input where that
+    value is largest; steps shrink geometrically from half the box width.  Returns every
+    iterate (rows), for :func:`witness_at`."""
+    open_ = phases.undecided
+    pairs = [(j, 1.0) for j in np.flatnonzero(open_ & ~phases.seen_positive)] + \
+            [(j, -1.0) for j in np.flatnonzero(open_ & ~phases.seen_negative)]
+    if not pairs or steps <= 0:
+        return np.zeros((0, lower.size))
+    targets = np.array([j for j, _ in pairs])
+    sign = np.array([s for _, s in pairs])
+    points = starts[np.argmax(sign[None, :] * start_z[:, targets], axis=0)].astype(np.float64)
+    width = upper - lower
+    found = []
+    for t in range(steps):
+        step = 0.5 * (0.02 / 0.5) ** (t / max(steps - 1, 1))
+        grad = _gradients(pwl, layer, targets, points) * sign[:, None]
+        points = np.clip(points + step * width * np.sign(grad), lower, upper)
+        found.append(points)
+    return np.vstack(found)
 
 
 def lp_phases(pwl: PwlNet, layer: int, neurons: int, lower: np.ndarray, upper: np.ndarray,
@@ -139,7 +203,7 @@ def lp_phases(pwl: PwlNet, layer: int, neurons: int, lower: np.ndarray, upper: n
         lp = triangle_lp(pwl, bounds, layer, lower, upper)
     except ValueError:
         return
-    base = _as_model(lp)
+    base = as_model(lp)
     for j in todo:
         for sign, phase, seen, proved in ((1.0, "inactive", phases.seen_positive, phases.dual_inactive),
                                           (-1.0, "active", phases.seen_negative, phases.dual_active)):
@@ -148,11 +212,13 @@ def lp_phases(pwl: PwlNet, layer: int, neurons: int, lower: np.ndarray, upper: n
             c, c0 = lp.objective(int(j), sign)
             start = time.perf_counter()
             result = solve_highs(base.with_objective((np.arange(c.size), c), c0, "max"),
-                                 time_limit=min(settings.milp_seconds, budget.left), threads=1)
+                                 time_limit=min(settings.lp_seconds, budget.left), threads=1)
             elapsed = time.perf_counter() - start
             budget.spent += elapsed
             phases.lp_queries += 1
             phases.lp_seconds += elapsed
+            if result.x is not None:
+                witness_at(pwl, layer, phases, np.clip(result.x[None, :lower.size], lower, upper))
             if result.duals is None:
                 continue
             multipliers = np.asarray(result.duals.row, np.float64)
@@ -162,12 +228,6 @@ def lp_phases(pwl: PwlNet, layer: int, neurons: int, lower: np.ndarray, upper: n
                 phases.duals[(int(j), phase)] = (rows, multipliers[rows])
 
 
-def _as_model(lp) -> MilpModel:
-    rows, cols = np.nonzero(lp.matrix)
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=lp.matrix.shape[0]))]).astype(np.int64)
-    n = lp.matrix.shape[1]
-    return MilpModel(indptr, cols.astype(np.int64), lp.matrix[rows, cols], lp.row_lo, lp.row_hi, lp.col_lo,
-                     lp.col_hi, np.zeros(n, dtype=bool), np.zeros(n))
 
 
 def prefix_milp(pwl: PwlNet, layer: int, lower: np.ndarray, upper: np.ndarray,
@@ -191,7 +251,7 @@ def neuron_objective(model: MilpModel, pwl: PwlNet, layer: int, reads: np.ndarra
 
 
 def milp_phases(pwl: PwlNet, layer: int, neurons: int, lower: np.ndarray, upper: np.ndarray,
-                bounds: list[Bounds], phases: LayerPhases, budget: Budget, settings: SearchSettings) -> None:
+                search_bounds: MilpBounds, phases: LayerPhases, budget: Budget, settings: SearchSettings) -> None:
     """Decide the undecided neurons of ``layer >= 1`` with exact MILPs of the network prefix
     (layer 0 is affine in the input: its bounds over the box are exact up to rounding)."""
     todo = np.flatnonzero(phases.undecided[:neurons])
@@ -200,7 +260,7 @@ def milp_phases(pwl: PwlNet, layer: int, neurons: int, lower: np.ndarray, upper:
     if budget.left <= 0:
         phases.unknown[todo] = True
         return
-    base, reads = prefix_milp(pwl, layer, lower, upper, bounds)
+    base, reads = prefix_milp(pwl, layer, lower, upper, search_bounds.upto(layer))
     for j in todo:
         for sense, seen, proved in (("max", phases.seen_positive, phases.milp_inactive),
                                     ("min", phases.seen_negative, phases.milp_active)):
@@ -208,16 +268,16 @@ def milp_phases(pwl: PwlNet, layer: int, neurons: int, lower: np.ndarray, upper:
                 continue
             start = time.perf_counter()
             result = solve_highs(neuron_objective(base, pwl, layer, reads, int(j), sense),
-                                 time_limit=min(settings.milp_seconds, budget.left), threads=1)
+                                 time_limit=min(settings.milp_seconds, budget.left), threads=1, settle_sign=True)
             elapsed = time.perf_counter() - start
             budget.spent += elapsed
             phases.milp_queries += 1
             phases.milp_seconds += elapsed
-            decided = _decided(result, sense)
-            if decided is True:
+            if result.x is not None:
+                # an incumbent shows the other phase only if its input does, in the network itself
+                witness_at(pwl, layer, phases, np.clip(result.x[None, :lower.size], lower, upper))
+            if _decided(result, sense) is True:
                 proved[j] = True
-            elif decided is False:
-                seen[j] = True
         if not (phases.milp_inactive[j] or phases.milp_active[j]
                 or (phases.seen_positive[j] and phases.seen_negative[j])):
             phases.unknown[j] = True

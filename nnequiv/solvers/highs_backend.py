@@ -64,12 +64,16 @@ _STATUS = {
 
 
 def solve_highs(model: MilpModel, *, time_limit: float | None = None, mip_rel_gap: float = 0.0,
-                threads: int | None = None,
-                options: Mapping[str, Any] | None = None) -> SolveResult:
+                threads: int | None = None, options: Mapping[str, Any] | None = None,
+                settle_sign: bool = False) -> SolveResult:
     """Optimise ``model`` in its own sense.
 
     ``time_limit`` in seconds (``None``: none).  ``mip_rel_gap`` defaults to 0 (solve to
     optimality).  ``options`` are passed to ``Highs.setOptionValue`` verbatim.
+    ``settle_sign`` (MIPs): stop as soon as the sign question "is the optimum > 0" (max) /
+    "< 0" (min) is settled -- the MIP dual bound reaches 0 (no: the optimum is <= 0 / >= 0,
+    up to HiGHS's tolerances) or an incumbent lies strictly beyond 0 (yes); the result then
+    has status ``time_limit`` with that ``bound`` / ``objective``.
     Statuses: ``optimal``; ``infeasible``; ``unbounded``; ``time_limit`` (any
     resource limit; ``x``/``objective`` hold the incumbent if there is one, ``bound``
     the MIP dual bound); ``error`` (anything else, ``message`` says what).
@@ -82,6 +86,8 @@ def solve_highs(model: MilpModel, *, time_limit: float | None = None, mip_rel_ga
         opts["threads"] = int(threads)
     opts.update(options or {})
     h = _load(model, opts)
+    if settle_sign and model.is_mip:
+        h.cbMipInterrupt.subscribe(_sign_settler(model.sense))
     if h.run() == highspy.HighsStatus.kError and h.getModelStatus() == _MS.kNotset:
         return SolveResult("error", time_s=time.perf_counter() - start,
                            message="HiGHS refused to run the model (see its log with output_flag)")
@@ -94,6 +100,18 @@ def solve_highs(model: MilpModel, *, time_limit: float | None = None, mip_rel_ga
     if caveat:
         result = replace(result, message="; ".join(filter(None, [result.message, caveat])))
     return result
+
+
+def _sign_settler(sense: str):
+    """A MIP-interrupt callback stopping HiGHS once the sign of the optimum is known (both values
+    are in the model's own sense: the dual bound proven so far, the best incumbent)."""
+    sign = 1.0 if sense == "max" else -1.0
+
+    def settle(event) -> None:
+        out = event.data_out
+        if sign * out.mip_dual_bound <= 0.0 or sign * out.mip_primal_bound > 0.0:
+            event.interrupt()
+    return settle
 
 
 def loaded_highs(model: MilpModel, options: Mapping[str, Any] | None = None) -> highspy.Highs:
