@@ -88,7 +88,7 @@ def rows(run: Run, cli: list[str], tmp: Path) -> list[tuple]:
         cert = tmp / "cert.json"
         cert.unlink(missing_ok=True)
         seconds, code, text = run([*cli, "check", str(original), str(reduced), "--box", "0:1", "--json",
-                                   "--cert", str(cert), "--timeout", "60"])
+                                   "--cert", str(cert), "--timeout", "300" if bug else "60"])
         summary, _ = _summary(text)
         verify_s, verify_line = 0.0, "no certificate"
         if cert.exists():

@@ -77,7 +77,10 @@ def stable_with(net: Network, options: PassOptions, settings: SearchSettings) ->
         entry = _layer_evidence(a, name, layer, phases, refused)
         if entry is not None:
             layers.append(entry)
-    layers = _with_collapses(net, layers, refused)
+    if settings.removals_only:         # e.g. the structural stage matching another tool's pruning
+        layers = [StableLayer(x.activation, x.inactive, x.active, (), False, x.duals) for x in layers if x.inactive]
+    else:
+        layers = _with_collapses(net, layers, refused)
     result, layers = _materialise(net, lower, upper, layers, split, refused)
     epsilon = 0.0 if result.exact else certified_epsilon(net, result.network, options.box)
     step = {"kind": "stable_relu", "epsilon": epsilon.hex(), "layers": [_to_json(layer) for layer in layers]}

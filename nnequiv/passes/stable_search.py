@@ -42,6 +42,7 @@ class SearchSettings:
     milp_budget: float = 600.0         # all LP / MILP queries of one pass
     ascent_steps: int = 40             # sign-gradient ascent steps per (neuron, phase) still open
     tighten: bool = True               # LP-tightened big-M bounds for the MILPs of later layers
+    removals_only: bool = False        # only never-active neurons removed (no rank reduction, no collapse)
     seed: int = 0
 
 

@@ -3,8 +3,9 @@
 1. Normalise both graphs (:func:`nnequiv.checker.graph_align.normalise`: Identity dropped,
    BatchNorm folded into the layer before it).  If they do not align, remove the original's
    dead neurons (zero incoming weights: the ``simplify`` pass, ``bias_propagation`` and
-   ``channel_removal`` steps), then lump its exactly proportional neurons (the ``lump``
-   pass), trying again after each.  When the simplified original is already the reduced model
+   ``channel_removal`` steps), then remove the neurons sound bounds prove never active on
+   the box (the ``stable`` pass, removals only: a ``stable_relu`` step), then lump its exactly
+   proportional neurons (the ``lump`` pass), trying again after each.  When the simplified original is already the reduced model
    (same canonical hash: Torch-Pruning's output, DenseNet Concat graphs included) the simplify
    steps are the whole certificate.  When nothing aligns, :mod:`.diagnose` names the first
    layer and the live original channels the reduced model lacks.
@@ -63,6 +64,24 @@ def _dead_removed(net: Network):
     return result if result.stats.applied else None
 
 
+def _inactive_removed(box: Box):
+    """The ``stable`` pass restricted to what a pruning tool may have done on this box: neurons
+    proved never active by sound bounds (no LP/MILP, no rank reduction) removed -- only for
+    networks the dense lowering can hold."""
+    from ..engine.size_guard import DENSE_BUDGET, dense_estimate
+    from ..passes import PassOptions
+    from ..passes.stable import stable_with
+    from ..passes.stable_search import SearchSettings
+
+    def removed(net: Network):
+        if dense_estimate(net).entries > DENSE_BUDGET:
+            return None
+        settings = SearchSettings(milp_budget=0.0, tighten=False, ascent_steps=0, removals_only=True)
+        result = stable_with(net, PassOptions(box=box), settings)
+        return result if result.stats.applied else None
+    return removed
+
+
 def _lumped(net: Network):
     from ..passes import PassOptions, get_pass
 
@@ -77,13 +96,13 @@ def _normalised_or_none(net: Network):
         return None        # not comparable stage by stage; the simplify steps alone may still reach it
 
 
-def _aligned(original: Network, reduced: Network, steps: list[dict[str, Any]], stats: dict[str, Any]):
+def _aligned(original: Network, reduced: Network, box: Box, steps: list[dict[str, Any]], stats: dict[str, Any]):
     """The original (dead neurons removed and lumped if needed) and both stage lists, or None with
     ``stats["failure"]`` set; and the first stage where they do not correspond (when found)."""
     target, last = canonical_sha256(reduced), (None, None)
     g = _normalised_or_none(reduced)
     current, failure = original, None
-    for simplify in (None, _dead_removed, _lumped):
+    for simplify in (None, _dead_removed, _inactive_removed(box), _lumped):
         if simplify is not None:
             simplified = simplify(current)
             if simplified is None:
@@ -123,7 +142,7 @@ def match_structure(original: Network, reduced: Network, box: Box, relation: Rel
         return StructuralResult(certificate, bound, exact, stats, mismatch)
 
     try:
-        aligned, mismatch = _aligned(original, reduced, steps, stats)
+        aligned, mismatch = _aligned(original, reduced, box, steps, stats)
         if aligned is None:
             return finish(mismatch=mismatch)
         current, f, g = aligned
