@@ -77,7 +77,10 @@ def _inactive_removed(box: Box):
         if dense_estimate(net).entries > DENSE_BUDGET:
             return None
         settings = SearchSettings(milp_budget=0.0, tighten=False, ascent_steps=0, removals_only=True)
-        result = stable_with(net, PassOptions(box=box), settings)
+        try:
+            result = stable_with(net, PassOptions(box=box), settings)
+        except (NnequivError, RewriteError):     # ops the dense lowering does not take (MaxPool, ...)
+            return None
         return result if result.stats.applied else None
     return removed
 
