@@ -4,7 +4,8 @@
    BatchNorm folded into the layer before it).  If they do not align, remove the original's
    dead neurons (zero incoming weights: the ``simplify`` pass, ``bias_propagation`` and
    ``channel_removal`` steps), then remove the neurons sound bounds prove never active on
-   the box (the ``stable`` pass, removals only: a ``stable_relu`` step), then lump its exactly
+   the box (the ``stable`` pass, removals only: a ``stable_relu`` step), then fuse consecutive Gemm /
+   MatMul layers (the ``fold-affine`` pass: an ``affine_fold`` step), then lump its exactly
    proportional neurons (the ``lump`` pass), trying again after each.  When the simplified original is already the reduced model
    (same canonical hash: Torch-Pruning's output, DenseNet Concat graphs included) the simplify
    steps are the whole certificate.  When nothing aligns, :mod:`.diagnose` names the first
@@ -85,6 +86,20 @@ def _inactive_removed(box: Box):
     return removed
 
 
+def _affine_folded(box: Box):
+    """The ``fold-affine`` pass: consecutive Gemm / MatMul layers fused into one (as exporters and
+    fusion tools do), with a certified epsilon on the box when the product is rounded."""
+    from ..passes import PassOptions, get_pass
+
+    def folded(net: Network):
+        try:
+            result = get_pass("fold-affine")(net, PassOptions(box=box))
+        except (NnequivError, RewriteError):
+            return None
+        return result if result.stats.applied else None
+    return folded
+
+
 def _lumped(net: Network):
     from ..passes import PassOptions, get_pass
 
@@ -105,7 +120,7 @@ def _aligned(original: Network, reduced: Network, box: Box, steps: list[dict[str
     target, last = canonical_sha256(reduced), (None, None)
     g = _normalised_or_none(reduced)
     current, failure = original, None
-    for simplify in (None, _dead_removed, _inactive_removed(box), _lumped):
+    for simplify in (None, _dead_removed, _inactive_removed(box), _affine_folded(box), _lumped):
         if simplify is not None:
             simplified = simplify(current)
             if simplified is None:
