@@ -211,11 +211,8 @@ def lp_phases(pwl: PwlNet, layer: int, neurons: int, lower: np.ndarray, upper: n
             if seen[j] or budget.left <= 0:
                 continue
             c, c0 = lp.objective(int(j), sign)
-            start = time.perf_counter()
-            result = solve_highs(base.with_objective((np.arange(c.size), c), c0, "max"),
-                                 time_limit=min(settings.lp_seconds, budget.left), threads=1)
-            elapsed = time.perf_counter() - start
-            budget.spent += elapsed
+            result, elapsed = _timed(base.with_objective((np.arange(c.size), c), c0, "max"), settings.lp_seconds,
+                                     budget)
             phases.lp_queries += 1
             phases.lp_seconds += elapsed
             if result.x is not None:
@@ -229,6 +226,13 @@ def lp_phases(pwl: PwlNet, layer: int, neurons: int, lower: np.ndarray, upper: n
                 phases.duals[(int(j), phase)] = (rows, multipliers[rows])
 
 
+def _timed(model, seconds: float, budget: "Budget", **options):
+    """One HiGHS solve within ``seconds`` and what is left of ``budget`` (charged with the time)."""
+    start = time.perf_counter()
+    result = solve_highs(model, time_limit=min(seconds, budget.left), threads=1, **options)
+    elapsed = time.perf_counter() - start
+    budget.spent += elapsed
+    return result, elapsed
 
 
 def prefix_milp(pwl: PwlNet, layer: int, lower: np.ndarray, upper: np.ndarray,
@@ -267,11 +271,8 @@ def milp_phases(pwl: PwlNet, layer: int, neurons: int, lower: np.ndarray, upper:
                                     ("min", phases.seen_negative, phases.milp_active)):
             if seen[j] or budget.left <= 0:
                 continue
-            start = time.perf_counter()
-            result = solve_highs(neuron_objective(base, pwl, layer, reads, int(j), sense),
-                                 time_limit=min(settings.milp_seconds, budget.left), threads=1, settle_sign=True)
-            elapsed = time.perf_counter() - start
-            budget.spent += elapsed
+            result, elapsed = _timed(neuron_objective(base, pwl, layer, reads, int(j), sense), settings.milp_seconds,
+                                     budget, settle_sign=True)
             phases.milp_queries += 1
             phases.milp_seconds += elapsed
             if result.x is not None:
