@@ -15,7 +15,8 @@ from nnequiv.checker import verify
 from nnequiv.checker.diff_lp import diff_lp, lp_objectives, zonotope_bounds
 from nnequiv.checker.diffzono import aligned_layers, analyze
 from nnequiv.engine.check import check
-from nnequiv.engine.lp_leaf import _as_model, _solve, try_lp_leaf
+from nnequiv.engine.lp_leaf import _solve, try_lp_leaf
+from nnequiv.solvers.model import MilpModel
 from nnequiv.lowering import to_pwl
 from nnequiv.solvers import encode_equivalence, solve_highs
 from nnequiv.solvers.highs_backend import loaded_highs
@@ -121,7 +122,7 @@ def test_safe_bound_dominates_sampled_deviations(seed):
         x = rng.uniform(lower, upper, (5000, 4))
         x = x[_in_region(fl, gl, x, splits)]
         deviation = _forward(gl, x)[0] - _forward(fl, x)[0]
-        highs = loaded_highs(_as_model(lp), {"threads": 1})
+        highs = loaded_highs(MilpModel.from_relaxation(lp), {"threads": 1})
         previous = None
         for output, sign in lp_objectives(None, 3):
             multipliers = _solve(highs, lp, output, sign, previous, 10.0)
@@ -138,7 +139,7 @@ def test_safe_bound_dominates_the_milp_optimum(seed):
     lower, upper = -np.ones(2), np.ones(2)
     lp, _, fl, gl = _lp_of(f, g, lower, upper, {})
     queries = encode_equivalence(f, g, (lower, upper), "epsilon")
-    highs = loaded_highs(_as_model(lp), {"threads": 1})
+    highs = loaded_highs(MilpModel.from_relaxation(lp), {"threads": 1})
     previous = None
     for query in queries:
         sign = -float(query.direction)          # direction 1 maximises f - g

@@ -47,7 +47,7 @@ def try_lp_leaf(fl: Sequence[PwlLayer], gl: Sequence[PwlLayer], lower: np.ndarra
     from ..solvers.highs_backend import loaded_highs   # highspy is imported only when the LP is used
 
     # primal simplex: a new objective keeps the basis primal feasible, so re-solves are cheap
-    highs = loaded_highs(_as_model(lp), {"threads": 1, "simplex_strategy": 4})
+    highs = loaded_highs(MilpModel.from_relaxation(lp), {"threads": 1, "simplex_strategy": 4})
     previous = None
     for k in todo:
         remaining = deadline - time.monotonic()
@@ -101,11 +101,3 @@ def _scaled_ray(highs, lp: DiffLp, output: int, sign: float, eps: float) -> np.n
             if lp.safe_bound(output, sign, multipliers) <= min(eps, 0.0):
                 return multipliers
     return None
-
-
-def _as_model(lp: DiffLp) -> MilpModel:
-    rows, cols = np.nonzero(lp.matrix)
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=lp.matrix.shape[0]))]).astype(np.int64)
-    n = lp.matrix.shape[1]
-    return MilpModel(indptr, cols.astype(np.int64), lp.matrix[rows, cols], lp.row_lo, lp.row_hi, lp.col_lo,
-                     lp.col_hi, np.zeros(n, dtype=bool), np.zeros(n), sense="max")

@@ -29,7 +29,7 @@ from ..checker.lp_dual import safe_max, triangle_lp
 from ..checker.net_bounds import Bounds
 from ..pwl import PwlNet
 from ..solvers import MilpModel, ModelBuilder, encode_pwl, solve_highs
-from .stable_tighten import MilpBounds, as_model
+from .stable_tighten import MilpBounds
 
 WITNESS_MARGIN = 1e-9      # relative to the layer's largest |pre-activation| on the samples
 
@@ -204,7 +204,7 @@ def lp_phases(pwl: PwlNet, layer: int, neurons: int, lower: np.ndarray, upper: n
         lp = triangle_lp(pwl, bounds, layer, lower, upper)
     except ValueError:
         return
-    base = as_model(lp)
+    base = MilpModel.from_relaxation(lp)
     for j in todo:
         for sign, phase, seen, proved in ((1.0, "inactive", phases.seen_positive, phases.dual_inactive),
                                           (-1.0, "active", phases.seen_negative, phases.dual_active)):

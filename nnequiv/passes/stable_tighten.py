@@ -74,7 +74,7 @@ def tighten_with_lp(pwl: PwlNet, layer: int, neurons: np.ndarray, lower: np.ndar
     except ValueError:
         return 0
     start = time.perf_counter()
-    h = loaded_highs(as_model(lp).with_objective({}, 0.0, "max"), {"threads": 1})
+    h = loaded_highs(MilpModel.from_relaxation(lp), {"threads": 1})
     columns = np.arange(lp.matrix.shape[1], dtype=np.int32)
     lo, hi = bounds[layer]
     queries = 0
@@ -97,12 +97,3 @@ def tighten_with_lp(pwl: PwlNet, layer: int, neurons: np.ndarray, lower: np.ndar
                 lo[j] = max(lo[j], -bound)
     budget.spent += time.perf_counter() - start
     return queries
-
-
-def as_model(lp) -> MilpModel:
-    """The LP ``lp`` (a :class:`nnequiv.checker.lp_dual.TriangleLp`) as a continuous model."""
-    rows, cols = np.nonzero(lp.matrix)
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=lp.matrix.shape[0]))]).astype(np.int64)
-    n = lp.matrix.shape[1]
-    return MilpModel(indptr, cols.astype(np.int64), lp.matrix[rows, cols], lp.row_lo, lp.row_hi, lp.col_lo,
-                     lp.col_hi, np.zeros(n, dtype=bool), np.zeros(n))

@@ -187,21 +187,31 @@ class MilpModel:
     @classmethod
     def from_dense(cls, a, row_lo, row_hi, col_lo, col_hi, objective, constant: float = 0.0,
                    sense: Sense = "max", integer=None) -> "MilpModel":
-        """Convenience constructor from a dense constraint matrix."""
+        """From a dense constraint matrix (its non-zeros become the CSR rows), with the same
+        checks as :class:`ModelBuilder`."""
         a = np.asarray(a, dtype=np.float64)
         if a.ndim != 2:
             raise ValueError("constraint matrix must be 2-D")
+        if not np.all(np.isfinite(a)):
+            raise ValueError("coefficients must be finite")
         m, n = a.shape
-        b = ModelBuilder()
-        integer = np.zeros(n, bool) if integer is None else np.asarray(integer, bool)
-        b.add_vars(n, col_lo, col_hi, integer=integer)
-        row_lo = np.broadcast_to(np.asarray(row_lo, np.float64), (m,))
-        row_hi = np.broadcast_to(np.asarray(row_hi, np.float64), (m,))
-        for r in range(m):
-            nz = np.flatnonzero(a[r])
-            b.add_constraint((nz, a[r, nz]), row_lo[r], row_hi[r])
-        b.set_objective((np.arange(n), np.asarray(objective, np.float64)), constant, sense)
-        return b.build()
+        bounds = [np.array(np.broadcast_to(np.asarray(v, np.float64), (size,)))
+                  for v, size in ((row_lo, m), (row_hi, m), (col_lo, n), (col_hi, n))]
+        _check_bounds(bounds[0], bounds[1], "row")
+        _check_bounds(bounds[2], bounds[3], "variable")
+        rows, cols = np.nonzero(a)
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=m))]).astype(np.int64)
+        integer = np.zeros(n, bool) if integer is None else np.array(np.broadcast_to(np.asarray(integer, bool), (n,)))
+        return cls(readonly(indptr), readonly(cols.astype(np.int64)), readonly(a[rows, cols]),
+                   *(readonly(v) for v in bounds), readonly(integer),
+                   readonly(np.array(np.broadcast_to(np.asarray(objective, np.float64), (n,)))),
+                   constant=float(constant), sense=sense)
+
+    @classmethod
+    def from_relaxation(cls, lp) -> "MilpModel":
+        """A continuous model of a linear relaxation (``matrix``, ``row_lo`` / ``row_hi``,
+        ``col_lo`` / ``col_hi``: :class:`nnequiv.checker.lp_dual.LinearRelaxation`), objective 0."""
+        return cls.from_dense(lp.matrix, lp.row_lo, lp.row_hi, lp.col_lo, lp.col_hi, np.zeros(lp.matrix.shape[1]))
 
 
 @dataclass(frozen=True, eq=False)
