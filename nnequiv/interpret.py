@@ -70,11 +70,22 @@ def evaluate_all(net: Network, x: Any) -> dict[str, np.ndarray]:
     return {name: value.data for name, value in env.items()}
 
 
+_SHAPES: "weakref.WeakKeyDictionary[Network, dict[str, tuple[int, ...]]]" = weakref.WeakKeyDictionary()
+
+
 def infer_shapes(net: Network) -> dict[str, tuple[int, ...]]:
-    """Per-sample shape of every tensor, by a dry run on one all-zero sample.
+    """Per-sample shape of every tensor, by a dry run on one all-zero sample (remembered per
+    network object: networks are immutable, and the size guard, the structural stage, the
+    lowering and the summaries all ask; a fresh dict each call).
 
     Op failures surface as ShapeError / UnsupportedOpError naming the node and file.
     """
+    if net not in _SHAPES:
+        _SHAPES[net] = _infer_shapes(net)
+    return dict(_SHAPES[net])
+
+
+def _infer_shapes(net: Network) -> dict[str, tuple[int, ...]]:
     feeds = {spec.name: Value(np.zeros((1,) + spec.shape), True) for spec in net.inputs}
     with np.errstate(all="ignore"):
         env, _ = _execute(net, feeds, OpContext(net.opset), None)
