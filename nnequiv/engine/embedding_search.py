@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..checker.embedding import embed
+from ..checker.embedding import embed, parse_embedding
 from ..pwl import PwlNet
 
 
@@ -66,9 +66,10 @@ def embedding_for(f: PwlNet, g: PwlNet) -> dict[str, list[dict[str, Any]]] | Non
 
 
 def embedded(f: PwlNet, g: PwlNet, embedding: dict[str, list[dict[str, Any]]] | None) -> tuple[PwlNet, PwlNet]:
-    """Both networks with the embedding applied (the checker's own :func:`embed`)."""
+    """Both networks with the embedding applied (the checker's own parsing and :func:`embed`)."""
     if not embedding:
         return f, g
-    maps = {net: {e["layer"]: (e["width"], np.array(e["positions"])) for e in embedding.get(net, [])}
-            for net in ("f", "g")}
+    maps, problems = parse_embedding(embedding, {"f": f, "g": g}, "embedding")
+    if problems:
+        raise ValueError("; ".join(str(p) for p in problems))
     return embed(f, maps["f"]), embed(g, maps["g"])

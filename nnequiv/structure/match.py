@@ -56,55 +56,42 @@ class StructuralResult:
     mismatch: Mismatch | None = None         # the first non-dead channels the reduced model lacks
 
 
-def _dead_removed(net: Network):
-    """The ``simplify`` pass: dead neurons/channels (zero incoming weights) removed after their
-    constant output is propagated downstream (its ``bias_propagation`` and ``channel_removal`` steps)."""
-    from ..passes import PassOptions, get_pass
+def _applied(run, tolerated: tuple[type[Exception], ...] = ()):
+    """A simplifier: the pass ``run(net)`` when it rewrote something, else None (also when it
+    returns None or raises one of ``tolerated``: the pass does not apply to this graph)."""
+    def simplified(net: Network):
+        try:
+            result = run(net)
+        except tolerated:
+            return None
+        return result if result is not None and result.stats.applied else None
+    return simplified
 
-    result = get_pass("simplify")(net, PassOptions())
-    return result if result.stats.applied else None
 
-
-def _inactive_removed(box: Box):
-    """The ``stable`` pass restricted to what a pruning tool may have done on this box: neurons
-    proved never active by sound bounds (no LP/MILP, no rank reduction) removed -- only for
-    networks the dense lowering can hold."""
+def _simplifiers(box: Box):
+    """What other tools do, replayed on the original by our passes, in the order they are tried."""
     from ..engine.size_guard import DENSE_BUDGET, dense_estimate
-    from ..passes import PassOptions
+    from ..passes import PassOptions, get_pass
     from ..passes.stable import stable_with
     from ..passes.stable_search import SearchSettings
 
-    def removed(net: Network):
+    def inactive_removed(net: Network):
+        """Neurons sound bounds prove never active on the box (no LP/MILP, no rank reduction),
+        only for networks the dense lowering can hold."""
         if dense_estimate(net).entries > DENSE_BUDGET:
             return None
         settings = SearchSettings(milp_budget=0.0, tighten=False, ascent_steps=0, removals_only=True)
-        try:
-            result = stable_with(net, PassOptions(box=box), settings)
-        except (NnequivError, RewriteError):     # ops the dense lowering does not take (MaxPool, ...)
-            return None
-        return result if result.stats.applied else None
-    return removed
+        return stable_with(net, PassOptions(box=box), settings)
 
-
-def _affine_folded(box: Box):
-    """The ``fold-affine`` pass: consecutive Gemm / MatMul layers fused into one (as exporters and
-    fusion tools do), with a certified epsilon on the box when the product is rounded."""
-    from ..passes import PassOptions, get_pass
-
-    def folded(net: Network):
-        try:
-            result = get_pass("fold-affine")(net, PassOptions(box=box))
-        except (NnequivError, RewriteError):
-            return None
-        return result if result.stats.applied else None
-    return folded
-
-
-def _lumped(net: Network):
-    from ..passes import PassOptions, get_pass
-
-    result = get_pass("lump")(net, PassOptions())
-    return result if result.stats.applied else None
+    does_not_apply = (NnequivError, RewriteError)       # e.g. ops the dense lowering does not take
+    return (
+        # dead neurons/channels (zero incoming weights), their constant propagated downstream
+        _applied(lambda net: get_pass("simplify")(net, PassOptions())),
+        _applied(inactive_removed, does_not_apply),
+        # consecutive Gemm / MatMul layers fused, with a certified epsilon when the product rounds
+        _applied(lambda net: get_pass("fold-affine")(net, PassOptions(box=box)), does_not_apply),
+        _applied(lambda net: get_pass("lump")(net, PassOptions())),
+    )
 
 
 def _normalised_or_none(net: Network):
@@ -120,7 +107,7 @@ def _aligned(original: Network, reduced: Network, box: Box, steps: list[dict[str
     target, last = canonical_sha256(reduced), (None, None)
     g = _normalised_or_none(reduced)
     current, failure = original, None
-    for simplify in (None, _dead_removed, _inactive_removed(box), _affine_folded(box), _lumped):
+    for simplify in (None,) + _simplifiers(box):
         if simplify is not None:
             simplified = simplify(current)
             if simplified is None:
