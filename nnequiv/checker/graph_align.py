@@ -22,6 +22,7 @@ import numpy as np
 
 from ..interpret import infer_shapes
 from ..ir import Network, Node
+from ..registering import registrar
 from .rounding import ETA, UNIT, up
 
 INPUT = -1
@@ -102,12 +103,7 @@ Builder = Callable[[Network, Node, str, list[int], tuple, dict], Stage]
 BUILDERS: dict[str, Builder] = {}
 
 
-def builder(*ops: str):
-    def register(function: Builder) -> Builder:
-        for op in ops:
-            BUILDERS[op] = function
-        return function
-    return register
+builder = registrar(BUILDERS, "stage builder for")
 
 
 @builder("Gemm")

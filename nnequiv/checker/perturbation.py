@@ -29,6 +29,7 @@ import numpy as np
 from ..errors import NnequivError
 from ..ops.window import geometry, padded_windows
 from ..spec.box import Box
+from ..registering import registrar
 from .graph_align import INPUT, AlignError, Stage, align, generous, identical, normalise
 from .registry import Problem, StepContext, claimed_epsilon, evidence
 from .tensor_linear import columns
@@ -93,12 +94,7 @@ Rule = Callable[[Stage, Stage, list[State]], State]
 RULES: dict[str, Rule] = {}
 
 
-def rule(*ops: str):
-    def register(function: Rule) -> Rule:
-        for op in ops:
-            RULES[op] = function
-        return function
-    return register
+rule = registrar(RULES, "perturbation rule for")
 
 
 def _channel(stage: Stage, v: np.ndarray) -> np.ndarray:

@@ -20,19 +20,13 @@ from ..errors import ShapeError, UnsupportedOpError
 from ..ir import Node
 from ..ops.scatter import check_reduction, scatter_targets
 from ..ops.shape import reshape_target
+from ..registering import registrar
 
 FoldRule = Callable[[Node, Sequence[Optional[np.ndarray]], int], Optional[tuple[np.ndarray, ...]]]
 FOLD_RULES: dict[str, FoldRule] = {}
 
 
-def fold_rule(*ops: str) -> Callable[[FoldRule], FoldRule]:
-    def register(function: FoldRule) -> FoldRule:
-        for op in ops:
-            if op in FOLD_RULES:
-                raise ValueError(f"fold rule {op} is registered twice")
-            FOLD_RULES[op] = function
-        return function
-    return register
+fold_rule = registrar(FOLD_RULES, "fold rule")
 
 
 def _ints(array: np.ndarray | None, what: str) -> list[int]:

@@ -18,6 +18,7 @@ from ..errors import UnsupportedOpError
 from ..ir import Network, Node, TensorSpec
 from ..ops.defaults import ONNX_DEFAULT_BN_EPSILON
 from ..ops.scatter import check_reduction, scatter_targets
+from ..registering import registrar
 from .affine import Affine
 
 Value = Union[Affine, np.ndarray]
@@ -36,12 +37,7 @@ Rule = Callable[[Node, list, RuleContext], Affine]
 RULES: dict[str, Rule] = {}
 
 
-def rule(*ops: str):
-    def register(function: Rule) -> Rule:
-        for op in ops:
-            RULES[op] = function
-        return function
-    return register
+rule = registrar(RULES, "lowering rule for")
 
 
 def _variable(args: list, node: Node) -> tuple[int, Affine]:

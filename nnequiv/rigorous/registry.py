@@ -11,18 +11,12 @@ from __future__ import annotations
 from typing import Callable
 
 from ..errors import UnsupportedOpError
+from ..registering import registrar
 
 _RULES: dict[str, Callable] = {}
 
 
-def rule(*ops: str) -> Callable[[Callable], Callable]:
-    def decorate(function: Callable) -> Callable:
-        for op in ops:
-            if op in _RULES:
-                raise ValueError(f"enclosure rule for {op} registered twice")
-            _RULES[op] = function
-        return function
-    return decorate
+rule = registrar(_RULES, "enclosure rule for")
 
 
 def lookup_rule(op: str) -> Callable:
