@@ -335,6 +335,26 @@ def test_neurons_declared_unstable_have_two_exact_witnesses(seed):
     assert unstable > 0
 
 
+def test_pass_reports_exact_witnesses_for_every_neuron_it_keeps_as_unstable():
+    """The pass's details carry, for each neuron it neither certified nor left unknown, inputs
+    of both signs (benchmarks re-check them); exact replay confirms every sign."""
+    net = shifted_net(3)
+    pwl = to_pwl(net)
+    result = stable_with(net, PassOptions(box=BOX5), SearchSettings(milp_seconds=60.0, milp_budget=600.0))
+    layers = result.stats.details["layers"]
+    assert layers
+    shown = 0
+    for k, layer in enumerate(layers):
+        stable = set(layer["inactive"]) | set(layer["active"])
+        for j, (positive, negative) in layer["unstable_witnesses"].items():
+            assert j not in stable
+            assert _exact_pre_activation(pwl, k, j, positive) > 0
+            assert _exact_pre_activation(pwl, k, j, negative) < 0
+            shown += 1
+        assert stable | set(layer["unstable_witnesses"]) == set(range(layer["neurons"]))
+    assert shown > 0
+
+
 @pytest.mark.parametrize("seed", [0, 5])
 def test_lp_tightened_milp_bounds_are_sound_and_no_looser(seed):
     """The big-M bounds the MILPs read after LP tightening still contain every sampled

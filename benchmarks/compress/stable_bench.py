@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -27,6 +28,7 @@ import numpy as np
 
 from nnequiv.checker import verify
 from nnequiv.checker.net_bounds import bounds_over
+from nnequiv.checker.stable_relu import activation_layers
 from nnequiv.lowering import to_pwl
 from nnequiv.passes.pipeline import run as pipeline_run
 from nnequiv.passes.stable_search import SearchSettings, neuron_objective, prefix_milp
@@ -96,7 +98,7 @@ def baseline(net, box: Box, query_cap: float, budget: float, variant: str = "sig
     lower, upper = np.asarray(box.lower), np.asarray(box.upper)
     depth = len(pwl.layers) - 1
     bounds = bounds_over(pwl, [(lower, upper)], depth)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     stable_sets, undecided, queries = [], 0, 0
     for k in range(depth):
         base, reads = prefix_milp(pwl, k, lower, upper, bounds)
@@ -122,7 +124,32 @@ def baseline(net, box: Box, query_cap: float, budget: float, variant: str = "sig
                 undecided += 1
                 open_.append(j)
         stable_sets.append((inactive, active, open_))
-    return stable_sets, time.perf_counter() - start, undecided, queries
+    return stable_sets, time.perf_counter() - start, time.process_time() - cpu, undecided, queries
+
+
+def partition_proved(net, layers: list[dict]) -> tuple[bool, int]:
+    """Whether the pass's partition is the true one: every neuron is certified stable or shown
+    unstable by two inputs whose pre-activation signs the checker's sound bounds at that single
+    point confirm (a degenerate box).  Returns (proved, neurons left unproved)."""
+    pwl = to_pwl(net)
+    depth_of = {net.nodes[a].name: k for a, k in activation_layers(net).items()}
+    unproved = 0
+    for layer in layers:
+        k = depth_of[layer["name"]]
+        certified = set(layer["certified_inactive"]) | set(layer["certified_active"])
+        witnesses = layer["unstable_witnesses"]
+        for j in range(layer["neurons"]):
+            if j in certified:
+                continue
+            if j not in witnesses or not all(_sign_proved(pwl, k, j, x, sign)
+                                             for x, sign in zip(witnesses[j], (1.0, -1.0))):
+                unproved += 1
+    return unproved == 0, unproved
+
+
+def _sign_proved(pwl, k: int, j: int, x: np.ndarray, sign: float) -> bool:
+    lo, hi = bounds_over(pwl, [(x, x)], k + 1)[k]
+    return bool(lo[j] > 0.0) if sign > 0 else bool(hi[j] < 0.0)
 
 
 def _verdict(result, sign: float):
@@ -141,12 +168,14 @@ def measure(net, box: Box, label: str, widths, accuracy: float, query_cap: float
     start = time.perf_counter()
     valid = verify(done.certificate, net, done.reduced).valid
     verify_seconds = time.perf_counter() - start
-    sets, base_seconds, undecided, queries = baseline(net, box, query_cap, budget, variant)
+    sets, base_seconds, base_cpu, undecided, queries = baseline(net, box, query_cap, budget, variant)
     details = report.stats.details
+    proved, unproved = partition_proved(net, details["layers"])
     found = [(set(l["inactive"]), set(l["active"])) for l in details["layers"]]
     # on the neurons the baseline decided (stable or shown unstable), the stable sets must agree
     agree = all(set(a) == fi - set(u) and set(b) == fa - set(u) for (a, b, u), (fi, fa) in zip(sets, found))
     same = agree and undecided == 0
+    load = os.getloadavg()[0]
     row = {"box": label, "widths": list(widths), "train_accuracy": accuracy, "neurons": int(sum(widths)),
            "removed": report.stats.applied, "neurons_after": report.neurons[1],
            "certified_inactive": details["certified_inactive"], "certified_active": details["certified_active"],
@@ -157,8 +186,10 @@ def measure(net, box: Box, label: str, widths, accuracy: float, query_cap: float
            "found_inactive": sum(len(fi) for fi, _ in found), "found_active": sum(len(fa) for _, fa in found),
            "baseline_inactive": sum(len(a) for a, _, _ in sets), "baseline_active": sum(len(b) for _, b, _ in sets),
            "baseline_undecided": undecided, "baseline_queries": queries, "baseline_seconds": base_seconds,
+           "baseline_cpu_seconds": base_cpu, "pass_partition_proved": proved, "pass_unproved_neurons": unproved,
+           "load_after": load,
            "agree_where_baseline_decided": agree, "same_stable_sets": same,
-           "speedup": base_seconds / report.seconds, "baseline_variant": variant,
+           "speedup": min(base_seconds, base_cpu) / report.seconds, "baseline_variant": variant,
            "baseline_query_cap": query_cap, "baseline_budget": budget}
     print(json.dumps(row), flush=True)
     return row
@@ -210,27 +241,48 @@ def render(rows: list[dict]) -> str:
              + _settings_line(rows) + "  Both run in the same process, one after the other.", "",
              "Columns: *removed* = neurons removed under a certificate the checker accepted (inactive + "
              "rank-reduced + collapsed); *cert. inactive / active* = phases the certificate carries "
-             "(bounds or LP duals; *duals* of them by LP duals); *MILP-only* = stable by the pass's MILP but not "
-             "certifiable, left in place; *found* = certified + MILP-only; *same sets* compares *found* with the "
-             "baseline's stable sets (only when the baseline decided every neuron); *agree* compares them on the neurons "
-             "the baseline decided.  Speed-up = baseline s / pass s, measured when the baseline decided every "
-             "neuron; marked >= (a lower bound) where it was stopped with neurons undecided.", "",
+             "(bounds, LP duals or proof trees; *duals* of them by LP duals); *MILP-only* = stable by the pass's MILP "
+             "but not certifiable, left in place; *found* = certified + MILP-only; *partition proved*: every neuron "
+             "is certified stable or shown unstable by two inputs whose signs the checker's sound bounds at that "
+             "point confirm (then *found* are the true stable sets, which any correct complete method must return).  "
+             "*Same sets*: `yes` = equal to the baseline's sets, which decided every neuron; `yes (proved)` = the "
+             "baseline stopped with neurons undecided, agrees on every neuron it decided, and the pass's partition is "
+             "proved; `no` otherwise.  Speed-up = baseline s / pass s (baseline: the smaller of its wall and CPU "
+             "seconds), measured when the baseline decided every neuron; marked >= (a lower bound) where it was "
+             "stopped with neurons undecided.", "",
              "| box | widths | acc | removed | cert. inactive / active | duals | MILP-only | unknown | found inactive / active "
-             "| pass s | verify s | baseline inactive / active | baseline undecided | baseline s | agree | same sets | speed-up |",
+             "| partition proved | pass s | verify s | baseline inactive / active | baseline undecided | baseline s (CPU s) "
+             "| same sets | speed-up |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        cpu = r.get("baseline_cpu_seconds")
         lines.append(f"| {r['box']} | {'x'.join(map(str, r['widths']))} | {r['train_accuracy']:.3f} | {r['removed']} | "
                      f"{r['certified_inactive']} / {r['certified_active']} | {r['dual_certified']} | "
                      f"{r['milp_only_stable']} | {r['unknown']} | {r['found_inactive']} / {r['found_active']} | "
-                     f"{r['pass_seconds']:.1f} | {r['verify_seconds']:.2f} | {r['baseline_inactive']} / "
-                     f"{r['baseline_active']} | {r['baseline_undecided']} | {r['baseline_seconds']:.1f} | "
-                     f"{r['agree_where_baseline_decided']} | {r['same_stable_sets']} | "
+                     f"{_partition(r)} | {r['pass_seconds']:.1f} | {r['verify_seconds']:.2f} | {r['baseline_inactive']} / "
+                     f"{r['baseline_active']} | {r['baseline_undecided']} | {r['baseline_seconds']:.1f}"
+                     f"{'' if cpu is None else f' ({cpu:.1f})'} | {_same(r)} | "
                      f"{'>= ' if r['baseline_undecided'] else ''}{r['speedup']:.1f}x |")
     missing = [f"{label} {'x'.join(map(str, widths))}" for widths, label in _expected_rows()
                if (label, tuple(widths)) not in {(r["box"], tuple(r["widths"])) for r in rows}]
     if missing:
         lines += ["", "Rows not run for this file: " + ", ".join(missing) + "."]
     return "\n".join(lines) + "\n"
+
+
+def _partition(row: dict) -> str:
+    proved = row.get("pass_partition_proved")
+    if proved is None:
+        return "not checked"
+    return "yes" if proved else f"no ({row['pass_unproved_neurons']} open)"
+
+
+def _same(row: dict) -> str:
+    if not row["agree_where_baseline_decided"]:
+        return "no"
+    if row["baseline_undecided"] == 0:
+        return "yes"
+    return "yes (proved)" if row.get("pass_partition_proved") else "not shown"
 
 
 def _expected_rows():

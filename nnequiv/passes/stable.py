@@ -148,7 +148,10 @@ def _report(name: str, phases: LayerPhases, refused: list[Refusal], details: dic
                               "inactive": np.flatnonzero(phases.certified_inactive | phases.milp_inactive).tolist(),
                               "active": np.flatnonzero(phases.certified_active | phases.milp_active).tolist(),
                               "certified_inactive": np.flatnonzero(phases.certified_inactive).tolist(),
-                              "certified_active": np.flatnonzero(phases.certified_active).tolist()})
+                              "certified_active": np.flatnonzero(phases.certified_active).tolist(),
+                              # inputs showing both phases of each neuron found unstable (for re-checks)
+                              "unstable_witnesses": {j: (phases.positive_at[j], phases.negative_at[j])
+                                                     for j in phases.positive_at if j in phases.negative_at}})
 
 
 def _layer_evidence(a: int, name: str, dense: dense_layer.DenseLayer, phases: LayerPhases,
