@@ -8,7 +8,9 @@ Import (:func:`load_onnx`, :func:`from_onnx_model`)
     * graph inputs that are also initializers are constants; ``Constant`` nodes are
       folded into initializers; empty node names become ``{op}_{index}``;
     * static shape subgraphs (``Shape`` of a tensor with a static shape, and shape or
-      data-movement ops on constants only) are folded into initializers, and a
+      data-movement ops on constants only) are folded into initializers (a Reshape target
+      built from the batch size, ``x.view(x.size(0), -1)``, becomes a batch-generic ``[0, -1]``:
+      :mod:`nnequiv.folding.batch`), and a
       ScatterElements that overwrites every position in place becomes an Identity
       (:mod:`nnequiv.folding`); the canonical hash is that of the folded network;
     * external tensor data is read only from regular files inside the model's folder;

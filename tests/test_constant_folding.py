@@ -3,8 +3,8 @@
 Each folding rule is run on seeded constants and compared with onnxruntime running the same
 node (bit for bit, dtype included: the rules are data movement and integer shape arithmetic);
 graphs with ``Shape`` of a static tensor load with the shape ops gone and compute what
-onnxruntime computes; a ``Shape`` of a dynamic dimension and an op that cannot be folded are
-refused naming the node; ScatterElements with a variable ``updates`` is evaluated exactly and
+onnxruntime computes; a batch-size flatten with a dynamic axis folds batch-generically, other
+uses of a batch-dependent shape and an op that cannot be folded are refused naming the node; ScatterElements with a variable ``updates`` is evaluated exactly and
 lowered exactly; torch-simplify's ResNet output now loads and is decided.
 """
 
@@ -131,12 +131,66 @@ def test_size_of_a_static_tensor_folds():
     np.testing.assert_allclose(ours, ort_batch(model, x), rtol=1e-6)       # onnxruntime in float32
 
 
-def test_shape_of_a_dynamic_dimension_is_refused_naming_the_node():
+def test_batch_size_flatten_with_a_dynamic_axis_folds_batch_generically():
+    """``x.view(x.size(0), -1)`` with a dynamic batch axis: the target becomes ``[0, -1]`` (copy
+    the batch dimension), the loaded network computes what onnxruntime computes, and the model
+    written back still runs on every batch size."""
+    model = _flatten_by_shape_model(["N", 3, 4, 4])
+    net = from_onnx_model(model, source="dyn.onnx")
+    assert net.ops == ("Reshape", "Gemm") and net.inputs[0].dynamic_axes == (0,)
+    assert net.initializers[net.nodes[0].inputs[1]].tolist() == [0, -1]
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(1, 3, 4, 4)).astype(np.float32)
+    np.testing.assert_allclose(evaluate(net, x[None])[0], ort_batch(model, x), rtol=1e-5, atol=1e-5)
+    written = to_onnx_model(net)
+    for batch in (1, 5):
+        xs = rng.normal(size=(batch, 3, 4, 4)).astype(np.float32)
+        np.testing.assert_allclose(ort_batch(written, xs), ort_batch(model, xs), rtol=1e-5, atol=1e-5)
+
+
+def test_exported_dynamic_batch_cnn_is_checked():
+    """A real torch export with a dynamic batch axis and ``view(x.size(0), -1)`` loads, and the
+    folded network equals the model on samples."""
+    torch = pytest.importorskip("torch")
+    import io
+    import warnings
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.fc = torch.nn.Conv2d(1, 2, 3), torch.nn.Linear(2 * 4 * 4, 3)
+
+        def forward(self, x):
+            y = torch.relu(self.conv(x))
+            return self.fc(y.view(y.size(0), -1))
+
+    torch.manual_seed(0)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Net().eval(), torch.zeros(1, 1, 6, 6), buffer, dynamo=False, input_names=["x"],
+                          dynamic_axes={"x": {0: "N"}})
+    model = onnx.load_from_string(buffer.getvalue())
+    net = from_onnx_model(model, source="dyn.onnx")
+    assert "Shape" not in net.ops and net.inputs[0].dynamic_axes == (0,)
+    xs = np.random.default_rng(4).uniform(size=(6, 1, 6, 6)).astype(np.float32)
+    np.testing.assert_allclose(evaluate(net, xs[:, None])[:, 0], ort_batch(model, xs), rtol=1e-5, atol=1e-5)
+
+
+def test_other_uses_of_a_batch_dependent_shape_are_refused_naming_the_node():
+    nodes = [helper.make_node("Shape", ["x"], ["s"], name="shape"),
+             helper.make_node("Mul", ["s", "two"], ["s2"], name="double"),
+             helper.make_node("Reshape", ["x", "s2"], ["y"], name="reshape")]
+    model = make_model(nodes, {"x": ["N", 4]}, {"y": None}, {"two": np.array([2, 1], np.int64)})
     with pytest.raises(UnsupportedOpError) as info:
-        from_onnx_model(_flatten_by_shape_model(["N", 3, 4, 4]), source="dyn.onnx")
+        from_onnx_model(model, source="dyn.onnx")
     error = info.value
-    assert error.node == "shape" and "dynamic" in error.message and "'x'" in error.message
-    assert "dyn.onnx" in str(error) and "fixed input shape" in error.fix
+    assert error.node == "reshape" and "batch" in error.message and "dyn.onnx" in str(error)
+    expand = [helper.make_node("Shape", ["x"], ["s"], name="shape"),
+              helper.make_node("Expand", ["x", "s"], ["y"], name="expand_x")]
+    with pytest.raises(UnsupportedOpError) as info:
+        from_onnx_model(make_model(expand, {"x": ["N", 4]}, {"y": None}), source="dyn.onnx")
+    assert info.value.node == "expand_x" and "fixed input shape" in info.value.fix
 
 
 def test_an_op_that_cannot_be_folded_is_refused_naming_the_node():

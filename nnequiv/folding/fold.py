@@ -15,6 +15,7 @@ Both ``nnequiv check`` and ``nnequiv verify`` read models through
 
 from __future__ import annotations
 
+from collections import ChainMap
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -24,6 +25,7 @@ from ..errors import NnequivError, ShapeError, UnsupportedOpError
 from ..ir import Node, TensorSpec, _topological_order
 from ..ops import OpContext, Value, lookup, registry
 from ..ops.scatter import is_identity
+from . import batch
 from .rules import FOLD_RULES, STATIC_SHAPE_RULES
 
 __all__ = ["Folded", "fold_constants", "identity_scatters"]
@@ -86,9 +88,11 @@ def fold_constants(nodes: Sequence[Node], initializers: Mapping[str, np.ndarray]
     that no remaining node or output reads are dropped; the given initializers all stay."""
     constants = dict(initializers)
     ordered = _topological_order(tuple(nodes), tuple(s.name for s in inputs), constants, source)
-    dynamic = {s.name: s.dynamic_axes for s in inputs if s.dynamic_axes}
-    reaches: dict[str, str] = {name: name for name in dynamic}     # tensor -> dynamic input it depends on
+    dynamic = {s.name for s in inputs if s.dynamic_axes}
+    reaches: set[str] = set(dynamic)           # tensors computed from an input with dynamic dimensions
+    varying: dict[str, np.ndarray] = {}        # folded values that depend on them: the value at batch.PROBE
     dry = _DryRun(inputs, constants, opset, source)
+    probe = _DryRun(batch.probe_inputs(inputs), ChainMap(varying, constants), opset, source)
     kept, folded = [], []
     for node in ordered:
         writes_output = any(o in outputs for o in node.outputs)
@@ -98,28 +102,53 @@ def fold_constants(nodes: Sequence[Node], initializers: Mapping[str, np.ndarray]
             results = _run(rule, node, tuple(constants[name] if name else None for name in node.inputs), opset, source)
         if results is not None:
             constants.update({name: r for name, r in zip(node.outputs, results) if name})
+            if any(name in varying for name in node.inputs):
+                probed = _run(rule, node, tuple(probe.constants[name] if name else None for name in node.inputs),
+                              opset, source)
+                _note_varying(varying, node.outputs, results, probed)
             folded.append(node.name)
             continue
         if rule is not None and node.op in STATIC_SHAPE_RULES:
             tensor = node.inputs[0]
+            value = STATIC_SHAPE_RULES[node.op](dry.shape(tensor), node)
+            constants[node.outputs[0]] = value
             if tensor in reaches:
-                origin = reaches[tensor]
-                raise UnsupportedOpError(
-                    f"{node.op} of {tensor!r} depends on the dynamic dimension(s) {list(dynamic[origin])} of input "
-                    f"{origin!r}: its value is not static", file=source, node=node.name,
-                    fix="export the model with a fixed input shape (no dynamic axes) so shapes fold to constants")
-            constants[node.outputs[0]] = STATIC_SHAPE_RULES[node.op](dry.shape(tensor), node)
+                _note_varying(varying, node.outputs, (value,), (STATIC_SHAPE_RULES[node.op](probe.shape(tensor), node),))
             folded.append(node.name)
             continue
+        if any(name in varying for name in node.inputs):
+            node = _batch_generic(node, constants, varying, dry, probe, source)
         kept.append(node)
         dry.pending.append(node)
-        origin = next((reaches[name] for name in node.inputs if name in reaches), None)
-        if origin is not None:
-            reaches.update({name: origin for name in node.outputs if name})
+        probe.pending.append(node)
+        if any(name in reaches for name in node.inputs):
+            reaches.update(name for name in node.outputs if name)
     used = {name for node in kept for name in node.inputs} | set(outputs)
     kept_constants = {name: array for name, array in constants.items() if name in initializers or name in used}
     finished = dry.started and all(node.op in registry.SUPPORTED_OPS for node in kept)  # else the loader refuses
     return Folded(tuple(kept), kept_constants, tuple(folded), dry.all_shapes() if finished else None)
+
+
+def _note_varying(varying: dict[str, np.ndarray], names: Sequence[str], values, probed) -> None:
+    for name, value, other in zip(names, values, probed):
+        if name and (np.shape(value) != np.shape(other) or not np.array_equal(value, other)):
+            varying[name] = np.asarray(other)
+
+
+def _batch_generic(node: Node, constants: dict[str, np.ndarray], varying: dict[str, np.ndarray], dry: _DryRun,
+                   probe: _DryRun, source: str | None) -> Node:
+    """A Reshape whose target depends on the batch size, with a batch-generic constant target
+    (:mod:`.batch`); any other reader of such a value is refused."""
+    if node.op != "Reshape" or node.inputs[0] in varying or node.inputs[1] not in varying:
+        batch.refuse(node, "only a Reshape target that copies the batch dimension is supported", source)
+    target = node.inputs[1]
+    generic = batch.generic_reshape_target(node, constants[target], varying[target], dry.shape(node.inputs[0]),
+                                           probe.shape(node.inputs[0]), source)
+    name = f"{target}/batch_generic"
+    while name in constants:
+        name += "_"
+    constants[name] = generic
+    return Node(node.name, node.op, (node.inputs[0], name) + tuple(node.inputs[2:]), node.outputs, dict(node.attrs))
 
 
 def _run(rule, node: Node, args, opset: int, source: str | None) -> tuple[np.ndarray, ...] | None:
