@@ -84,6 +84,15 @@ CLAIMS: list[Claim] = [
           _c("check_homogeneity.py", "test_maxpool_positive_homogeneity",
              "test_wrong_maxpool_negative_rho_fails"),
           *LUMPING_CHECKER, ("lumping",)),
+    Claim("MaxPool lowered to ReLU layers: max(a, b) = b + relu(a - b), a knock-out tournament per window, "
+          "padding left out",
+          "maxpool_lowering.md",
+          _c("check_maxpool_lowering.py", "test_pair_max_is_b_plus_relu_a_minus_b",
+             "test_tournament_rounds_keep_the_maximum", "test_tournament_bookkeeping_matches_max",
+             "test_padding_never_wins", "test_wrong_carried_operand_fails", "test_wrong_sum_of_relus_fails",
+             "test_wrong_tournament_dropping_the_odd_candidate_fails"),
+          "nnequiv.lowering.maxpool.tournament_round; nnequiv.lowering.lower._max_pool",
+          "tests/test_maxpool_lowering.py", (FOUNDATION,)),
     # ---------------------------------------------------------------- lumping
     Claim("Proportional lumping of a pair: W_k = rho W_j, b_k = rho b_j, rho > 0, same activation; "
           "drop k, add rho V[:,k] to V[:,j]",

@@ -2,7 +2,8 @@
 expression over the current layer's variables; each activation closes a layer.
 
 Tensors still needed after an activation are carried through it by identity
-neurons (slope 1), so residual connections and branches stay exact.
+neurons (slope 1), so residual connections and branches stay exact.  A MaxPool closes
+``ceil(log2 window)`` ReLU layers (:mod:`.maxpool`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from ..ir import Network, Node
 from ..ops.defaults import ONNX_DEFAULT_LEAKY_ALPHA
 from ..pwl import PwlLayer, PwlNet
 from .affine import Affine
+from .maxpool import pool_windows, tournament_round
 from .rules import RULES, RuleContext
 
 # ONNX attributes are float32: LeakyRelu's default alpha is float32(0.01), not the float64 0.01
@@ -49,17 +51,14 @@ def to_pwl(net: Network) -> PwlNet:
             env[node.outputs[0]] = _as_float64(_fold_constant(node, net))
             continue
         if node.op in ACTIVATIONS:
-            slope = ACTIVATIONS[node.op](node)
-            live = [t for t, until in last_use.items()
-                    if until > position and isinstance(env.get(t), Affine) and t != node.inputs[0]]
-            if last_use.get(node.inputs[0], -1) > position:
-                live.append(node.inputs[0])
-            layer, env_update = _close_layer(args[0], slope, [env[t] for t in live], live)
+            live = _live(env, last_use, position, node.inputs[0])
+            layer, env_update = _close_layer(args[0], ACTIVATIONS[node.op](node), [env[t] for t in live], live)
             layers.append(layer)
-            env = {k: v for k, v in env.items() if not isinstance(v, Affine)}
-            env.update(env_update)
+            env = _after_layer(env, env_update)
             env[node.outputs[0]] = env_update["__activated__"]
-            del env["__activated__"]
+            continue
+        if node.op == "MaxPool":
+            env = _max_pool(node, args[0], ctx, env, _live(env, last_use, position, node.inputs[0]), layers)
             continue
         env[node.outputs[0]] = RULES[node.op](node, args, ctx)
     final = env[output_tensor]
@@ -67,6 +66,39 @@ def to_pwl(net: Network) -> PwlNet:
         raise UnsupportedOpError("the output does not depend on the input", file=net.source)
     layers.append(PwlLayer.make(final.weight, final.bias, 1.0, final.weight_rad, final.bias_rad))
     return PwlNet(tuple(layers), source.shape, output.shape, softmax)
+
+
+def _live(env: dict, last_use: dict[str, int], position: int, read: str) -> list[str]:
+    """Variable tensors still needed after the node at ``position`` (which reads ``read``)."""
+    live = [t for t, until in last_use.items() if until > position and isinstance(env.get(t), Affine) and t != read]
+    if last_use.get(read, -1) > position:
+        live.append(read)
+    return live
+
+
+def _after_layer(env: dict, update: dict) -> dict:
+    """The constants of ``env`` and the carried tensors of a closed layer (without its own rows)."""
+    kept = {k: v for k, v in env.items() if not isinstance(v, Affine)}
+    kept.update({k: v for k, v in update.items() if not k.startswith("__")})
+    return kept
+
+
+def _max_pool(node: Node, x: Affine, ctx: RuleContext, env: dict, live: list[str], layers: list[PwlLayer]) -> dict:
+    """MaxPool as tournament rounds, each closing a ReLU layer (:mod:`.maxpool`); appends the
+    layers and returns the environment with the pooled output."""
+    windows = pool_windows(node, ctx.shape(node.inputs[0]))
+    pool = x
+    while any(len(window) > 1 for window in windows):
+        step = tournament_round(pool, windows)
+        names = ["__seconds__", "__singles__"] + live
+        layer, update = _close_layer(step.differences, 0.0, [step.seconds, step.singles] + [env[t] for t in live],
+                                     names)
+        layers.append(layer)
+        env = _after_layer(env, update)
+        pool = update["__activated__"].plus(update["__seconds__"]).stack(update["__singles__"])
+        windows = step.windows
+    env[node.outputs[0]] = pool.gather(np.asarray([window[0] for window in windows], dtype=np.int64))
+    return env
 
 
 def _as_float64(value: np.ndarray) -> np.ndarray:
@@ -111,7 +143,7 @@ def _fold_constant(node: Node, net: Network) -> np.ndarray:
 
 
 def _reject_unsupported(net: Network) -> None:
-    known = set(RULES) | set(ACTIVATIONS) | _CONSTANT_SAFE | {"Softmax"}
+    known = set(RULES) | set(ACTIVATIONS) | _CONSTANT_SAFE | {"Softmax", "MaxPool"}
     bad = [n for n in net.nodes if n.op not in known]
     inner_softmax = [n for n in net.nodes[:-1] if n.op == "Softmax"]
     if bad or inner_softmax:
