@@ -226,3 +226,61 @@ def test_wrong_triangle_beta_from_one_end_only_fails():
     l, u, a, beta, z = z3.Reals("l u a beta z")
     hyps = [l < 0, u > 0, 0 <= a, a <= 1, beta >= -a * l, l <= z, z <= u]
     refute(act(z, 0) - a * z <= beta, hyps)
+
+
+# ------------------------------------------------------------ bound refinements (S8)
+def _rows(z, y, l, u, a, beta):
+    """The checker's rows and columns for one Relu neuron with bounds [l, u] (S7)."""
+    return z3.And(y - z >= 0, y - a * z <= beta, l <= z, z <= u, y >= 0, y <= z3.If(u > 0, u, 0))
+
+
+def _outward(l, u, a, beta):
+    """The triangle's parameters as the checker takes them: a in [0, 1], beta at or above both ends."""
+    return [l < 0, u > 0, 0 <= a, a <= 1, beta >= -a * l, beta >= (1 - a) * u]
+
+
+def test_refinement_keeps_valid_bounds_valid():
+    """S8 induction step: [l, u] holds the network's value z, and the safe LP bound b proves
+    z <= b (side upper) or -z <= b (side lower): the narrowed interval holds z, so it is not empty."""
+    z, l, u, b = z3.Reals("z l u b")
+    upper = z3.If(b < u, b, u)
+    prove(z3.And(l <= z, z <= upper, l <= upper), l <= z, z <= u, z <= b)
+    lower = z3.If(-b > l, -b, l)
+    prove(z3.And(lower <= z, z <= u, lower <= u), l <= z, z <= u, -z <= b)
+
+
+def test_refined_chain_contains_the_network():
+    """S8, two layers: layer 0 bounds valid; the LP of layer 1 (triangle over [l0, u0]) bounds
+    z1 = w y0 + c by B at every point of its rows, so at the network's point; then layer 1's
+    refined bounds [l1, min(u1, B)] and any triangle over them hold the network's (z1, relu z1):
+    the LP of layer 2 built on refined bounds contains the network (S7 applies)."""
+    z0, l0, u0, a0, beta0, w, c, B, l1, u1, a1, beta1 = z3.Reals("z0 l0 u0 a0 beta0 w c B l1 u1 a1 beta1")
+    y0 = act(z0, 0)
+    z1 = w * y0 + c
+    refined = z3.If(B < u1, B, u1)
+    lp_bound = z3.Implies(_rows(z0, y0, l0, u0, a0, beta0), z1 <= B)    # max of the LP <= B
+    hyps = _outward(l0, u0, a0, beta0) + _outward(l1, refined, a1, beta1) + [lp_bound, l0 <= z0, z0 <= u0,
+                                                                              l1 <= z1, z1 <= u1]
+    prove(_rows(z1, act(z1, 0), l1, refined, a1, beta1), hyps)
+
+
+def test_wrong_refinement_over_inward_rounded_beta_fails():
+    """**wrong**: the LP of layer 1 with beta rounded inward (below an end of the triangle) may
+    exclude the network's point, and the bound its multipliers give may cut the network's value."""
+    z0, l0, u0, a0, beta0, w, c, B, delta = z3.Reals("z0 l0 u0 a0 beta0 w c B delta")
+    y0 = act(z0, 0)
+    z1 = w * y0 + c
+    exact = z3.If(-a0 * l0 > (1 - a0) * u0, -a0 * l0, (1 - a0) * u0)
+    hyps = [l0 < 0, u0 > 0, 0 <= a0, a0 <= 1, delta > 0, beta0 == exact - delta,
+            z3.Implies(_rows(z0, y0, l0, u0, a0, beta0), z1 <= B), l0 <= z0, z0 <= u0]
+    refute(z1 <= B, hyps)
+
+
+def test_wrong_refinement_reading_its_own_layer_fails():
+    """**wrong**: an LP for layer k whose columns include the bound of z_k being refined proves
+    that bound circularly (here: the LP max given z1 <= B is <= B), and z1 may exceed it."""
+    z0, l0, u0, a0, beta0, w, c, B = z3.Reals("z0 l0 u0 a0 beta0 w c B")
+    y0 = act(z0, 0)
+    z1 = w * y0 + c
+    circular = z3.Implies(z3.And(_rows(z0, y0, l0, u0, a0, beta0), z1 <= B), z1 <= B)
+    refute(z1 <= B, _outward(l0, u0, a0, beta0) + [circular, l0 <= z0, z0 <= u0])

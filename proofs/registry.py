@@ -282,6 +282,13 @@ CLAIMS: list[Claim] = [
           _c("check_stable_relu.py", "test_triangle_rows_hold_on_the_graph", "test_stable_rows_hold_on_the_graph",
              "test_dual_bound_below_zero_proves_the_phase", "test_wrong_triangle_beta_from_one_end_only_fails"),
           "nnequiv.checker.lp_dual.triangle_lp / safe_max", "tests/test_passes_stable.py", ("stable_relu",)),
+    Claim("Bound refinements: LP bounds over the bounds held for earlier layers, applied in order, keep every "
+          "bound valid on the box; claims and duals read the refined bounds",
+          "stable_relu.md",
+          _c("check_stable_relu.py", "test_refinement_keeps_valid_bounds_valid",
+             "test_refined_chain_contains_the_network", "test_wrong_refinement_over_inward_rounded_beta_fails",
+             "test_wrong_refinement_reading_its_own_layer_fails"),
+          "nnequiv.checker.stable_refine.refine_bounds", "tests/test_stable_refinements.py", ("stable_relu",)),
     # ------------------------------------------------------------------ bounds
     Claim("Interval arithmetic for affine maps (W+ / W- split, centre-radius form)",
           "bounds_interval.md",

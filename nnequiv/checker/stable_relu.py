@@ -9,7 +9,8 @@ the registered replay: :mod:`.stable_relu_evidence`).
 
 The checker lowers the source, checks that the split covers the box exactly
 (:func:`.cover.uncovered_point`), recomputes sound pre-activation bounds over the
-pieces (:func:`.net_bounds.bounds_over`), and accepts a claimed phase only if the bound
+pieces (:func:`.net_bounds.bounds_over`), narrows them by the step's LP ``refinements``
+(:mod:`.stable_refine`, S8), and accepts a claimed phase only if the bound
 proves it (``hi <= 0`` / ``lo >= 0``) or the layer's ``duals`` carry LP multipliers whose safe
 bound on the checker's own triangle relaxation does (S7, :mod:`.lp_dual`).  The rewrite (``proofs/stable_relu.md``): inactive
 neurons are deleted (S1), each combination's neuron is deleted and its outgoing row added,
@@ -34,6 +35,7 @@ from .lp_dual import safe_max, triangle_lp
 from .cover import uncovered_point
 from .net_bounds import MAX_COVER_REGIONS, Bounds, bounds_over
 from .rewrites import RewriteError
+from .stable_refine import Refinement, refine_bounds, sparse_multipliers
 
 __all__ = ["Combination", "Dual", "StableLayer", "activation_layers", "stable_relu"]
 
@@ -71,15 +73,19 @@ def activation_layers(net: Network) -> dict[int, int]:
 
 
 def stable_relu(net: Network, lower: np.ndarray, upper: np.ndarray, layers: Sequence[StableLayer],
-                split: Sequence[Bounds] | None = None) -> rewrites.Rewrite:
-    """Check every claim against bounds the checker derives itself and apply the rewrite."""
+                split: Sequence[Bounds] | None = None, refinements: Sequence[Refinement] = ()) -> rewrites.Rewrite:
+    """Check every claim against bounds the checker derives itself (narrowed by the
+    ``refinements``, S8) and apply the rewrite."""
     pwl = to_pwl(net)
     mapping = activation_layers(net)
     if len(mapping) != len(pwl.layers) - 1:
         raise RewriteError("layers", "the activations of the source do not map one to one onto its lowered layers")
     pieces = _pieces(lower, upper, split)
-    depth = 1 + max((mapping.get(layer.activation, -1) for layer in layers), default=-1)
+    used = [layer.activation for layer in layers] + [r.activation for r in refinements]
+    depth = 1 + max((mapping.get(a, -1) for a in used), default=-1)
     bounds = bounds_over(pwl, pieces, depth) if depth > 0 else []
+    if refinements:
+        bounds = refine_bounds(pwl, bounds, mapping, lower, upper, refinements)
     exact, collapsed, seen = True, [], set()
     for position, layer in enumerate(layers):
         item = f"layers/{position}"
@@ -153,12 +159,7 @@ def _dual_proofs(pwl, bounds: list[Bounds], k: int, n: int, lower: np.ndarray, u
         at = f"{item}/{d}"
         if not 0 <= dual.neuron < n:
             raise RewriteError(f"{at}/neuron", f"neuron {dual.neuron} out of range 0..{n - 1}")
-        rows = lp.row_lo.size
-        if dual.rows.size != dual.values.size or np.any(dual.rows < 0) or np.any(dual.rows >= rows) or \
-                np.unique(dual.rows).size != dual.rows.size:
-            raise RewriteError(at, f"rows must be distinct indices 0..{rows - 1}, one value each")
-        multipliers = np.zeros(rows)
-        multipliers[dual.rows] = dual.values
+        multipliers = sparse_multipliers(lp, dual.rows, dual.values, at)
         c, c0 = lp.objective(dual.neuron, 1.0 if dual.phase == "inactive" else -1.0)
         try:
             bound = safe_max(lp, c, c0, multipliers)

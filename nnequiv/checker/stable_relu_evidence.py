@@ -3,7 +3,9 @@
 Step fields: ``layers`` -- per Relu layer ``{"activation", "inactive", "active",
 "combinations": [{"neuron", "terms": [{"neuron", "coefficient": "p/q"}]}], "collapse",
 "duals": [{"neuron", "phase", "rows", "values": [hex]}]}``; optional ``split`` -- sub-boxes
-``{"lower": [hex], "upper": [hex]}``.  The checks themselves: :mod:`.stable_relu`.
+``{"lower": [hex], "upper": [hex]}``; optional ``refinements`` -- LP bound refinements applied
+in order, ``{"activation", "neuron", "side": "upper"|"lower", "rows", "values": [hex]}``
+(:mod:`.stable_refine`).  The checks themselves: :mod:`.stable_relu`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from ..ir import Network
 from .net_bounds import Bounds
 from .registry import Problem
 from .rewrites import RewriteError
+from .stable_refine import MAX_REFINEMENTS, Refinement
 from .stable_relu import Combination, Dual, StableLayer, stable_relu
 from .structural import ReplayContext, _fields, _index, _settle_epsilon, replay
 
@@ -71,10 +74,31 @@ def _parse_dual(entry: Any, item: str) -> Dual:
     neuron, phase, rows, values = _fields(entry, item, "neuron", "phase", "rows", "values")
     if phase not in ("inactive", "active"):
         raise RewriteError(f"{item}/phase", "must be 'inactive' or 'active'")
+    return Dual(_index(neuron, f"{item}/neuron"), phase, _rows(rows, f"{item}/rows"), _hexes(values, f"{item}/values"))
+
+
+def _parse_refinements(value: Any) -> list[Refinement]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise RewriteError("refinements", "not a list")
+    if len(value) > MAX_REFINEMENTS:
+        raise RewriteError("refinements", f"{len(value)} refinements: at most {MAX_REFINEMENTS} are checked")
+    parsed = []
+    for i, entry in enumerate(value):
+        item = f"refinements/{i}"
+        activation, neuron, side, rows, values = _fields(entry, item, "activation", "neuron", "side", "rows", "values")
+        if side not in ("upper", "lower"):
+            raise RewriteError(f"{item}/side", "must be 'upper' or 'lower'")
+        parsed.append(Refinement(_index(activation, f"{item}/activation"), _index(neuron, f"{item}/neuron"), side,
+                                 _rows(rows, f"{item}/rows"), _hexes(values, f"{item}/values")))
+    return parsed
+
+
+def _rows(rows: Any, item: str) -> np.ndarray:
     if not isinstance(rows, list) or not all(isinstance(r, int) and not isinstance(r, bool) for r in rows):
-        raise RewriteError(f"{item}/rows", "not a list of row indices")
-    return Dual(_index(neuron, f"{item}/neuron"), phase, np.array(rows, dtype=np.int64).reshape(-1),
-                _hexes(values, f"{item}/values"))
+        raise RewriteError(item, "not a list of row indices")
+    return np.array(rows, dtype=np.int64).reshape(-1)
 
 
 def _hexes(values: Any, item: str) -> np.ndarray:
@@ -106,8 +130,9 @@ def check_stable_relu(ctx: ReplayContext) -> tuple[list[Problem], Network | None
     try:
         parsed = [_parse_layer(entry, f"layers/{p}") for p, entry in enumerate(layers)]
         split = _parse_split(ctx.step.get("split"))
+        refinements = _parse_refinements(ctx.step.get("refinements"))
         result = stable_relu(ctx.source, np.asarray(ctx.box.lower, np.float64),
-                             np.asarray(ctx.box.upper, np.float64), parsed, split)
+                             np.asarray(ctx.box.upper, np.float64), parsed, split, refinements)
     except RewriteError as exc:
         return [Problem(f"{ctx.where}/{exc.item}".rstrip("/"), exc.reason)], None
     except NnequivError as exc:

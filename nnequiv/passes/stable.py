@@ -7,7 +7,8 @@ rows is folded into the next layer (S3); a layer left with only active neurons l
 and its two affine maps are folded into one (S4), when that does not grow the parameters.
 
 Stability is searched with :mod:`.stable_search`; only what the checker's own bounds prove
-(over the box, or over a bisection split of a low-dimensional box) is certified and removed.
+(over the box, or over a bisection split of a low-dimensional box, narrowed by the LP
+refinements of :mod:`.stable_chain`) or LP duals over them prove is certified and removed.
 Neurons a MILP shows stable but the bounds cannot prove are left in place and reported.
 The rewrite is materialised with the checker's replay (:func:`nnequiv.checker.stable_relu.stable_relu`).
 Relu only: LeakyRelu layers are refused (a never-active LeakyRelu neuron is linear, not zero).
@@ -22,6 +23,7 @@ import numpy as np
 
 from ..checker import dense_layer, rewrites
 from ..checker.net_bounds import Bounds, bounds_over
+from ..checker.stable_refine import Refinement
 from ..checker.stable_relu import Dual, StableLayer, activation_layers, stable_relu
 from ..errors import UsageError
 from ..ir import Network
@@ -29,7 +31,8 @@ from ..lowering import to_pwl
 from . import register_pass
 from .base import PassOptions, PassResult, PassStats, Refusal, certified_epsilon
 from .stable_rank import dependencies
-from .stable_search import Budget, LayerPhases, SearchSettings, box_samples, layer_phases
+from .stable_chain import refinement_chain
+from .stable_search import Budget, LayerPhases, SearchSettings, box_samples, solved_phases, witnessed_phases
 from .stable_tighten import MilpBounds
 
 MAX_SPLIT_INPUTS = 4          # a box of at most this many inputs is also tried bisected once per input
@@ -63,16 +66,26 @@ def stable_with(net: Network, options: PassOptions, settings: SearchSettings) ->
     sample_points = box_samples(lower, upper, settings.samples, settings.seed)
     samples = pwl.activations(sample_points)
     budget = Budget(settings.milp_budget)
-    search_bounds = MilpBounds.over(pwl, lower, upper, bounds, budget, settings.lp_seconds, settings.tighten)
+    witnessed = {a: witnessed_phases(pwl, mapping[a], layer.incoming.shape[1], lower, upper, bounds, sample_points,
+                                     samples[mapping[a]], settings) for a, layer in dense}
+    deepest = max((mapping[a] for a, phases in witnessed.items() if phases.undecided.any()), default=0)
+    chain = refinement_chain(pwl, {k: a for a, k in mapping.items()}, lower, upper, bounds,
+                             deepest - 1 if settings.refine else 0, budget, settings.lp_seconds)
+    search_bounds = MilpBounds.over(pwl, lower, upper, list(chain.bounds), budget, settings.lp_seconds,
+                                    settings.tighten, chain.tightened)
     layers, details = [], {"milp_queries": 0, "milp_seconds": 0.0, "lp_queries": 0, "lp_seconds": 0.0,
-                           "dual_certified": 0, "certified_inactive": 0,
+                           "dual_certified": 0, "refined_certified": 0, "certified_inactive": 0,
                            "certified_active": 0, "milp_only_stable": 0, "unknown": 0, "layers": []}
     for a, layer in dense:
         k = mapping[a]
         n = layer.incoming.shape[1]
         name = net.nodes[a].name
-        phases = layer_phases(pwl, k, n, lower, upper, bounds, search_bounds, sample_points, samples[k], budget,
-                              settings)
+        phases = witnessed[a]
+        phases.narrow(chain.bounds[k][0][:n], chain.bounds[k][1][:n])
+        details["refined_certified"] += int(np.sum((phases.bound_inactive | phases.bound_active)
+                                                   & (bounds[k][1][:n] > 0.0) & (bounds[k][0][:n] < 0.0)))
+        solved_phases(pwl, k, n, lower, upper, list(chain.bounds), search_bounds, phases, budget, settings,
+                      lp=k not in chain.tightened)
         _report(name, phases, refused, details)
         entry = _layer_evidence(a, name, layer, phases, refused)
         if entry is not None:
@@ -81,19 +94,35 @@ def stable_with(net: Network, options: PassOptions, settings: SearchSettings) ->
         layers = [StableLayer(x.activation, x.inactive, x.active, (), False, x.duals) for x in layers if x.inactive]
     else:
         layers = _with_collapses(net, layers, refused)
-    result, layers = _materialise(net, lower, upper, layers, split, refused)
+    refinements = chain.upto(_refined_depth(mapping, layers, bounds))
+    result, layers = _materialise(net, lower, upper, layers, split, refinements, refused)
     epsilon = 0.0 if result.exact else certified_epsilon(net, result.network, options.box)
     step = {"kind": "stable_relu", "epsilon": epsilon.hex(), "layers": [_to_json(layer) for layer in layers]}
     if split is not None:
         step["split"] = [{"lower": [float(v).hex() for v in lo], "upper": [float(v).hex() for v in hi]}
                          for lo, hi in split]
+    if refinements:
+        step["refinements"] = [_refinement_json(r) for r in refinements]
     widths = {a: layer.incoming.shape[1] for a, layer in dense}
     removed = sum(widths[x.activation] if x.collapse else len(x.inactive) + len(x.combinations) for x in layers)
     details.update(tighten_lps=search_bounds.lps, seconds=time.perf_counter() - start,
                    split=0 if split is None else len(split),
-                   collapsed=sum(layer.collapse for layer in layers))
+                   collapsed=sum(layer.collapse for layer in layers), refinements=len(refinements),
+                   refinement_lps=chain.lps, refinement_seconds=chain.seconds)
     return PassResult(result.network, step, PassStats(removed, tuple(refused), epsilon, details))
 
+
+
+def _refined_depth(mapping: dict[int, int], layers: list[StableLayer], bounds: list[Bounds]) -> int:
+    """The deepest layer with a claim the checker's own bounds do not prove (it rests on
+    refinements of layers up to it, or on duals over refinements of layers before it)."""
+    deepest = 0
+    for layer in layers:
+        k = mapping[layer.activation]
+        lo, hi = bounds[k]
+        if any(hi[j] > 0.0 for j in layer.inactive) or any(lo[j] < 0.0 for j in layer.active):
+            deepest = max(deepest, k)
+    return deepest
 
 
 def _candidate_layers(net: Network, mapping: dict[int, int], depth: int,
@@ -194,7 +223,7 @@ def _with_collapses(net: Network, layers: list[StableLayer], refused: list[Refus
     return out
 
 
-def _materialise(net: Network, lower, upper, layers: list[StableLayer], split,
+def _materialise(net: Network, lower, upper, layers: list[StableLayer], split, refinements: list[Refinement],
                  refused: list[Refusal]) -> tuple[rewrites.Rewrite, list[StableLayer]]:
     """The first variant whose rewrite is exact: everything; without rank reductions; without
     collapses; plain removals.  Rank reductions and collapses whose new weights would be
@@ -213,7 +242,7 @@ def _materialise(net: Network, lower, upper, layers: list[StableLayer], split,
             continue
         chosen = variant(combinations, collapse)
         try:
-            result = stable_relu(net, lower, upper, chosen, split)
+            result = stable_relu(net, lower, upper, chosen, split, refinements)
         except rewrites.RewriteError as exc:
             reasons.append(exc.reason)
             continue
@@ -223,7 +252,7 @@ def _materialise(net: Network, lower, upper, layers: list[StableLayer], split,
         reasons.append("the new weights would be rounded (only exact rewrites are certified)")
     plain = variant(False, False)
     _refuse_dropped(refused, has_combinations, has_collapse, reasons)
-    return stable_relu(net, lower, upper, plain, split), plain
+    return stable_relu(net, lower, upper, plain, split, refinements), plain
 
 
 def _refuse_dropped(refused: list[Refusal], combinations: bool, collapse: bool, reasons: list[str]) -> None:
@@ -232,6 +261,11 @@ def _refuse_dropped(refused: list[Refusal], combinations: bool, collapse: bool, 
         refused.append(Refusal("rank reduction", f"not applied: {why}"))
     if collapse:
         refused.append(Refusal("layer collapse", f"not applied: {why}"))
+
+
+def _refinement_json(refinement: Refinement) -> dict:
+    return {"activation": refinement.activation, "neuron": refinement.neuron, "side": refinement.side,
+            "rows": [int(r) for r in refinement.rows], "values": [float(v).hex() for v in refinement.values]}
 
 
 def _to_json(layer: StableLayer) -> dict:

@@ -42,6 +42,7 @@ class SearchSettings:
     milp_budget: float = 600.0         # all LP / MILP queries of one pass
     ascent_steps: int = 40             # sign-gradient ascent steps per (neuron, phase) still open
     tighten: bool = True               # LP-tightened big-M bounds for the MILPs of later layers
+    refine: bool = True                # certified LP refinements of the bounds (the certificate carries them)
     removals_only: bool = False        # only never-active neurons removed (no rank reduction, no collapse)
     seed: int = 0
 
@@ -71,6 +72,11 @@ class LayerPhases:
     def from_bounds(cls, lo: np.ndarray, hi: np.ndarray) -> "LayerPhases":
         none = np.zeros(lo.shape, dtype=bool)
         return cls(hi <= 0.0, lo >= 0.0, *(none.copy() for _ in range(7)))
+
+    def narrow(self, lo: np.ndarray, hi: np.ndarray) -> None:
+        """Phases the (refined, certified) bounds ``lo``, ``hi`` prove are proved by the bounds."""
+        self.bound_inactive |= hi <= 0.0
+        self.bound_active |= lo >= 0.0
 
     @property
     def certified_inactive(self) -> np.ndarray:
@@ -139,16 +145,33 @@ def layer_phases(pwl: PwlNet, layer: int, neurons: int, lower: np.ndarray, upper
     witnesses (samples ``sample_points`` with their pre-activations ``sample_z``, gradient
     corners, ascent), LP duals over ``bounds``, MILPs with big-M from ``search_bounds`` (which
     then records the stable phases found)."""
+    phases = witnessed_phases(pwl, layer, neurons, lower, upper, bounds, sample_points, sample_z, settings)
+    solved_phases(pwl, layer, neurons, lower, upper, bounds, search_bounds, phases, budget, settings)
+    return phases
+
+
+def witnessed_phases(pwl: PwlNet, layer: int, neurons: int, lower: np.ndarray, upper: np.ndarray,
+                     bounds: list[Bounds], sample_points: np.ndarray, sample_z: np.ndarray,
+                     settings: SearchSettings) -> LayerPhases:
+    """The cheap stages of :func:`layer_phases`: the checker's ``bounds`` and the witnesses."""
     phases = LayerPhases.from_bounds(bounds[layer][0][:neurons], bounds[layer][1][:neurons])
     witness(phases, sample_z[:, :neurons], sample_points)
     witness_at(pwl, layer, phases, gradient_corners(pwl, layer, np.flatnonzero(phases.undecided), lower, upper))
     witness_at(pwl, layer, phases, ascent_points(pwl, layer, phases, sample_points, sample_z[:, :neurons],
                                                  lower, upper, settings.ascent_steps))
-    lp_phases(pwl, layer, neurons, lower, upper, bounds, phases, budget, settings)
+    return phases
+
+
+def solved_phases(pwl: PwlNet, layer: int, neurons: int, lower: np.ndarray, upper: np.ndarray,
+                  bounds: list[Bounds], search_bounds: MilpBounds, phases: LayerPhases, budget: "Budget",
+                  settings: SearchSettings, lp: bool = True) -> None:
+    """The solver stages of :func:`layer_phases`: LP duals over ``bounds`` (unless ``lp`` is
+    false), MILPs over ``search_bounds``, which then records the stable phases found."""
+    if lp:
+        lp_phases(pwl, layer, neurons, lower, upper, bounds, phases, budget, settings)
     milp_phases(pwl, layer, neurons, lower, upper, search_bounds, phases, budget, settings)
     search_bounds.record(layer, phases.certified_inactive | phases.milp_inactive,
                          phases.certified_active | phases.milp_active)
-    return phases
 
 
 def witness(phases: LayerPhases, z: np.ndarray, points: np.ndarray) -> None:
