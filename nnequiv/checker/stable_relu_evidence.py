@@ -2,7 +2,8 @@
 
 Step fields: ``layers`` -- per Relu layer ``{"activation", "inactive", "active",
 "combinations": [{"neuron", "terms": [{"neuron", "coefficient": "p/q"}]}], "collapse",
-"duals": [{"neuron", "phase", "rows", "values": [hex]}]}``; optional ``split`` -- sub-boxes
+"duals": [{"neuron", "phase", "rows", "values": [hex]}], "trees": [...]}`` (trees:
+:mod:`.phase_tree_evidence`); optional ``split`` -- sub-boxes
 ``{"lower": [hex], "upper": [hex]}``.  The checks themselves: :mod:`.stable_relu`.
 """
 
@@ -17,6 +18,7 @@ from ..hexfloat import parse_hex
 from ..errors import NnequivError
 from ..ir import Network
 from .net_bounds import Bounds
+from .phase_tree_evidence import parse_trees
 from .registry import Problem
 from .rewrites import RewriteError
 from .stable_relu import Combination, Dual, StableLayer, stable_relu
@@ -64,7 +66,8 @@ def _parse_layer(entry: Any, item: str) -> StableLayer:
         raise RewriteError(f"{item}/duals", "not a list")
     return StableLayer(_index(activation, f"{item}/activation"), _neurons(inactive, f"{item}/inactive"),
                        _neurons(active, f"{item}/active"), tuple(parsed), collapse,
-                       tuple(_parse_dual(d, f"{item}/duals/{i}") for i, d in enumerate(duals)))
+                       tuple(_parse_dual(d, f"{item}/duals/{i}") for i, d in enumerate(duals)),
+                       parse_trees(entry.get("trees"), f"{item}/trees"))
 
 
 def _parse_dual(entry: Any, item: str) -> Dual:
