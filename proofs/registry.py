@@ -289,6 +289,18 @@ CLAIMS: list[Claim] = [
              "test_refined_chain_contains_the_network", "test_wrong_refinement_over_inward_rounded_beta_fails",
              "test_wrong_refinement_reading_its_own_layer_fails"),
           "nnequiv.checker.stable_refine.refine_bounds", "tests/test_stable_refinements.py", ("stable_relu",)),
+    Claim("Phase split trees: children z <= 0 / z >= 0 of an earlier Relu neuron cover their parent with its "
+          "bound clipped to 0 on that side; LP leaves (S7) over each leaf's bounds lift to the box",
+          "phase_tree.md",
+          _c("check_phase_tree.py", "test_phase_split_children_cover_the_parent",
+             "test_child_bounds_hold_in_the_child",
+             "test_child_bounds_make_the_neuron_stable_rows_valid", "test_other_bounds_stay_sound_in_a_child",
+             "test_leaf_bound_proves_the_phase_in_the_leaf", "test_leaf_results_lift_to_the_root",
+             "test_wrong_active_child_clipping_the_upper_bound_fails",
+             "test_wrong_inactive_child_clipping_the_lower_bound_fails", "test_wrong_open_children_miss_the_boundary",
+             "test_wrong_tree_with_an_unproved_leaf_fails"),
+          "nnequiv.checker.phase_tree.tree_proofs / child_bounds; nnequiv.checker.phase_tree_evidence.parse_trees",
+          "tests/test_phase_tree.py", ("stable_relu",)),
     # ------------------------------------------------------------------ bounds
     Claim("Interval arithmetic for affine maps (W+ / W- split, centre-radius form)",
           "bounds_interval.md",

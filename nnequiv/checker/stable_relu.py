@@ -12,7 +12,8 @@ The checker lowers the source, checks that the split covers the box exactly
 pieces (:func:`.net_bounds.bounds_over`), narrows them by the step's LP ``refinements``
 (:mod:`.stable_refine`, S8), and accepts a claimed phase only if the bound
 proves it (``hi <= 0`` / ``lo >= 0``) or the layer's ``duals`` carry LP multipliers whose safe
-bound on the checker's own triangle relaxation does (S7, :mod:`.lp_dual`).  The rewrite (``proofs/stable_relu.md``): inactive
+bound on the checker's own triangle relaxation does (S7, :mod:`.lp_dual`), or its ``trees``
+split on earlier neurons' phases down to such LP leaves (:mod:`.phase_tree`).  The rewrite (``proofs/stable_relu.md``): inactive
 neurons are deleted (S1), each combination's neuron is deleted and its outgoing row added,
 times its coefficients, to the terms' rows (S3, exact rationals, then the weights' dtype),
 and a collapsed layer (every remaining neuron active) loses its Relu and its two affine maps
@@ -34,6 +35,7 @@ from . import dense_layer, rewrites
 from .lp_dual import safe_max, triangle_lp
 from .cover import uncovered_point
 from .net_bounds import MAX_COVER_REGIONS, Bounds, bounds_over
+from .phase_tree import PhaseTree, check_tree_sizes, tree_proofs
 from .rewrites import RewriteError
 from .stable_refine import Refinement, refine_bounds, sparse_multipliers
 
@@ -64,6 +66,7 @@ class StableLayer:
     combinations: tuple[Combination, ...] = ()
     collapse: bool = False
     duals: tuple[Dual, ...] = ()
+    trees: tuple[PhaseTree, ...] = ()     # phase split trees with LP leaves (:mod:`.phase_tree`)
 
 
 def activation_layers(net: Network) -> dict[int, int]:
@@ -80,6 +83,7 @@ def stable_relu(net: Network, lower: np.ndarray, upper: np.ndarray, layers: Sequ
     mapping = activation_layers(net)
     if len(mapping) != len(pwl.layers) - 1:
         raise RewriteError("layers", "the activations of the source do not map one to one onto its lowered layers")
+    check_tree_sizes([layer.trees for layer in layers])
     pieces = _pieces(lower, upper, split)
     used = [layer.activation for layer in layers] + [r.activation for r in refinements]
     depth = 1 + max((mapping.get(a, -1) for a in used), default=-1)
@@ -102,6 +106,7 @@ def stable_relu(net: Network, lower: np.ndarray, upper: np.ndarray, layers: Sequ
             raise RewriteError(f"{item}/activation", "the lowered layer does not match the Relu neurons")
         lo, hi = bounds[k][0][:n], bounds[k][1][:n]
         by_dual = _dual_proofs(pwl, bounds, k, n, lower, upper, layer.duals, f"{item}/duals")
+        by_dual |= tree_proofs(pwl, bounds, k, n, lower, upper, layer.trees, mapping, f"{item}/trees")
         inactive = _proved(layer.inactive, hi, n, f"{item}/inactive", "inactive",
                            lambda j: hi[j] <= 0.0 or (j, "inactive") in by_dual)
         active = _proved(layer.active, lo, n, f"{item}/active", "active",

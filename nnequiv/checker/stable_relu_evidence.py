@@ -2,10 +2,11 @@
 
 Step fields: ``layers`` -- per Relu layer ``{"activation", "inactive", "active",
 "combinations": [{"neuron", "terms": [{"neuron", "coefficient": "p/q"}]}], "collapse",
-"duals": [{"neuron", "phase", "rows", "values": [hex]}]}``; optional ``split`` -- sub-boxes
-``{"lower": [hex], "upper": [hex]}``; optional ``refinements`` -- LP bound refinements applied
-in order, ``{"activation", "neuron", "side": "upper"|"lower", "rows", "values": [hex]}``
-(:mod:`.stable_refine`).  The checks themselves: :mod:`.stable_relu`.
+"duals": [{"neuron", "phase", "rows", "values": [hex]}], "trees": [...]}`` (trees:
+:mod:`.phase_tree_evidence`); optional ``split`` -- sub-boxes ``{"lower": [hex], "upper": [hex]}``;
+optional ``refinements`` -- LP bound refinements applied in order, ``{"activation", "neuron",
+"side": "upper"|"lower", "rows", "values": [hex]}`` (:mod:`.stable_refine`).  The checks
+themselves: :mod:`.stable_relu`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ..hexfloat import parse_hex
 from ..errors import NnequivError
 from ..ir import Network
 from .net_bounds import Bounds
+from .phase_tree_evidence import parse_trees
 from .registry import Problem
 from .rewrites import RewriteError
 from .stable_refine import MAX_REFINEMENTS, Refinement
@@ -67,7 +69,8 @@ def _parse_layer(entry: Any, item: str) -> StableLayer:
         raise RewriteError(f"{item}/duals", "not a list")
     return StableLayer(_index(activation, f"{item}/activation"), _neurons(inactive, f"{item}/inactive"),
                        _neurons(active, f"{item}/active"), tuple(parsed), collapse,
-                       tuple(_parse_dual(d, f"{item}/duals/{i}") for i, d in enumerate(duals)))
+                       tuple(_parse_dual(d, f"{item}/duals/{i}") for i, d in enumerate(duals)),
+                       parse_trees(entry.get("trees"), f"{item}/trees"))
 
 
 def _parse_dual(entry: Any, item: str) -> Dual:

@@ -9,7 +9,8 @@ and its two affine maps are folded into one (S4), when that does not grow the pa
 Stability is searched with :mod:`.stable_search`; only what the checker's own bounds prove
 (over the box, or over a bisection split of a low-dimensional box, narrowed by the LP
 refinements of :mod:`.stable_chain`) or LP duals over them prove is certified and removed.
-Neurons a MILP shows stable but the bounds cannot prove are left in place and reported.
+Neurons a MILP shows stable are given a phase tree (:mod:`.stable_bab`, certified LP leaves
+over the same refined bounds); those no tree proves in time are left in place and reported.
 The rewrite is materialised with the checker's replay (:func:`nnequiv.checker.stable_relu.stable_relu`).
 Relu only: LeakyRelu layers are refused (a never-active LeakyRelu neuron is linear, not zero).
 """
@@ -23,6 +24,7 @@ import numpy as np
 
 from ..checker import dense_layer, rewrites
 from ..checker.net_bounds import Bounds, bounds_over
+from ..checker.phase_tree_evidence import tree_to_json
 from ..checker.stable_refine import Refinement
 from ..checker.stable_relu import Dual, StableLayer, activation_layers, stable_relu
 from ..errors import UsageError
@@ -30,6 +32,7 @@ from ..ir import Network
 from ..lowering import to_pwl
 from . import register_pass
 from .base import PassOptions, PassResult, PassStats, Refusal, certified_epsilon
+from .stable_bab import as_phase_tree
 from .stable_rank import dependencies
 from .stable_chain import refinement_chain
 from .stable_search import Budget, LayerPhases, SearchSettings, box_samples, solved_phases, witnessed_phases
@@ -74,8 +77,10 @@ def stable_with(net: Network, options: PassOptions, settings: SearchSettings) ->
     search_bounds = MilpBounds.over(pwl, lower, upper, list(chain.bounds), budget, settings.lp_seconds,
                                     settings.tighten, chain.tightened)
     layers, details = [], {"milp_queries": 0, "milp_seconds": 0.0, "lp_queries": 0, "lp_seconds": 0.0,
-                           "dual_certified": 0, "refined_certified": 0, "certified_inactive": 0,
+                           "dual_certified": 0, "refined_certified": 0, "tree_certified": 0, "tree_queries": 0,
+                           "tree_nodes": 0, "tree_leaves": 0, "tree_seconds": 0.0, "certified_inactive": 0,
                            "certified_active": 0, "milp_only_stable": 0, "unknown": 0, "layers": []}
+    activations = sorted(mapping, key=mapping.get)
     for a, layer in dense:
         k = mapping[a]
         n = layer.incoming.shape[1]
@@ -87,11 +92,12 @@ def stable_with(net: Network, options: PassOptions, settings: SearchSettings) ->
         solved_phases(pwl, k, n, lower, upper, list(chain.bounds), search_bounds, phases, budget, settings,
                       lp=k not in chain.tightened)
         _report(name, phases, refused, details)
-        entry = _layer_evidence(a, name, layer, phases, refused)
+        entry = _layer_evidence(a, name, layer, phases, refused, activations)
         if entry is not None:
             layers.append(entry)
     if settings.removals_only:         # e.g. the structural stage matching another tool's pruning
-        layers = [StableLayer(x.activation, x.inactive, x.active, (), False, x.duals) for x in layers if x.inactive]
+        layers = [StableLayer(x.activation, x.inactive, x.active, (), False, x.duals, x.trees) for x in layers
+                  if x.inactive]
     else:
         layers = _with_collapses(net, layers, refused)
     refinements = chain.upto(_refined_depth(mapping, layers, bounds))
@@ -169,6 +175,11 @@ def _report(name: str, phases: LayerPhases, refused: list[Refusal], details: dic
     details["lp_queries"] += phases.lp_queries
     details["lp_seconds"] += phases.lp_seconds
     details["dual_certified"] += len(phases.duals)
+    details["tree_certified"] += len(phases.trees)
+    details["tree_queries"] += phases.tree_queries
+    details["tree_nodes"] += phases.tree_nodes
+    details["tree_leaves"] += phases.tree_leaves
+    details["tree_seconds"] += phases.tree_seconds
     details["certified_inactive"] += int(phases.certified_inactive.sum())
     details["certified_active"] += int(phases.certified_active.sum())
     details["milp_only_stable"] += int(milp_only.size)
@@ -184,7 +195,7 @@ def _report(name: str, phases: LayerPhases, refused: list[Refusal], details: dic
 
 
 def _layer_evidence(a: int, name: str, dense: dense_layer.DenseLayer, phases: LayerPhases,
-                    refused: list[Refusal]) -> StableLayer | None:
+                    refused: list[Refusal], activations: list[int]) -> StableLayer | None:
     inactive = [int(j) for j in np.flatnonzero(phases.certified_inactive)]
     active = [int(j) for j in np.flatnonzero(phases.certified_active)]
     n = dense.incoming.shape[1]
@@ -195,6 +206,8 @@ def _layer_evidence(a: int, name: str, dense: dense_layer.DenseLayer, phases: La
     claimed = {(j, "inactive") for j in inactive} | {(j, "active") for j in active}
     duals = tuple(Dual(j, phase, rows, values) for (j, phase), (rows, values) in sorted(phases.duals.items())
                   if (j, phase) in claimed)
+    trees = tuple(as_phase_tree(j, phase, node, activations) for (j, phase), node in sorted(phases.trees.items())
+                  if (j, phase) in claimed)
     combinations = []
     if len(active) > 1:
         bias = np.zeros(n) if dense.bias is None else dense.bias.astype(np.float64)
@@ -202,7 +215,7 @@ def _layer_evidence(a: int, name: str, dense: dense_layer.DenseLayer, phases: La
         combinations = dependencies(rows, active, MAX_COMBINATION_TERMS)
     if not inactive and not combinations and len(active) < n:
         return None
-    return StableLayer(a, tuple(inactive), tuple(active), tuple(combinations), False, duals)
+    return StableLayer(a, tuple(inactive), tuple(active), tuple(combinations), False, duals, trees)
 
 
 def _with_collapses(net: Network, layers: list[StableLayer], refused: list[Refusal]) -> list[StableLayer]:
@@ -215,7 +228,8 @@ def _with_collapses(net: Network, layers: list[StableLayer], refused: list[Refus
         all_active = kept == len(layer.active) - len(layer.combinations)
         n_out = dense.outgoing.shape[1]
         if all_active and n_in * n_out + n_out <= kept * (n_in + 1) + kept * n_out:
-            layer = StableLayer(layer.activation, layer.inactive, layer.active, layer.combinations, True, layer.duals)
+            layer = StableLayer(layer.activation, layer.inactive, layer.active, layer.combinations, True, layer.duals,
+                                layer.trees)
         elif all_active:
             refused.append(Refusal(net.nodes[layer.activation].name, "fully stable, but folding it would grow "
                                                                      "the parameters: Relu kept"))
@@ -231,7 +245,7 @@ def _materialise(net: Network, lower, upper, layers: list[StableLayer], split, r
     too loose to be useful)."""
     def variant(combinations: bool, collapse: bool) -> list[StableLayer]:
         return [StableLayer(x.activation, x.inactive, x.active, x.combinations if combinations else (),
-                            x.collapse and collapse, x.duals) for x in layers]
+                            x.collapse and collapse, x.duals, x.trees) for x in layers]
 
     has_combinations = any(x.combinations for x in layers)
     has_collapse = any(x.collapse for x in layers)
@@ -278,4 +292,6 @@ def _to_json(layer: StableLayer) -> dict:
     if layer.duals:
         entry["duals"] = [{"neuron": d.neuron, "phase": d.phase, "rows": [int(r) for r in d.rows],
                            "values": [float(v).hex() for v in d.values]} for d in layer.duals]
+    if layer.trees:
+        entry["trees"] = [tree_to_json(tree) for tree in layer.trees]
     return entry

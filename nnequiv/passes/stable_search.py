@@ -1,6 +1,6 @@
 """Untrusted search for the ``stable`` pass: which ReLU neurons are stable on a box.
 
-Three stages, cheapest first (``proofs/stable_relu.md``):
+Stages, cheapest first (``proofs/stable_relu.md``):
 
 1. the checker's own bounds (:func:`nnequiv.checker.net_bounds.bounds_over`) -- what they prove
    is certifiable as is;
@@ -15,7 +15,9 @@ Three stages, cheapest first (``proofs/stable_relu.md``):
 4. one MILP (HiGHS, built once per layer, objective swapped per neuron) for each phase
    still undecided, stopped as soon as its sign is settled (dual bound past 0, or an
    incumbent whose input is a witness).  A MILP result is NOT certifiable: such neurons are
-   reported, never removed; a time limit leaves the neuron unknown.
+   reported, never removed; a time limit leaves the neuron unknown;
+5. phase trees (:mod:`.stable_bab`): branch and bound over earlier neurons' phases with
+   certified LP leaves, for the MILP-only neurons and then the unknown ones -- certifiable.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from ..checker.lp_dual import safe_max, triangle_lp
 from ..checker.net_bounds import Bounds
 from ..pwl import PwlNet
 from ..solvers import MilpModel, ModelBuilder, encode_pwl, solve_highs
+from .stable_bab import tree_phases
 from .stable_tighten import MilpBounds
 
 WITNESS_MARGIN = 1e-9      # relative to the layer's largest |pre-activation| on the samples
@@ -44,6 +47,8 @@ class SearchSettings:
     tighten: bool = True               # LP-tightened big-M bounds for the MILPs of later layers
     refine: bool = True                # certified LP refinements of the bounds (the certificate carries them)
     removals_only: bool = False        # only never-active neurons removed (no rank reduction, no collapse)
+    tree_seconds: float = 10.0         # per (neuron, phase) phase-tree search (MILP-only, then unknown; 0: off)
+    tree_nodes: int = 4000             # per (neuron, phase) phase-tree search
     seed: int = 0
 
 
@@ -60,18 +65,25 @@ class LayerPhases:
     unknown: np.ndarray
     dual_inactive: np.ndarray
     dual_active: np.ndarray
+    tree_inactive: np.ndarray
+    tree_active: np.ndarray
     duals: dict = field(default_factory=dict)      # (neuron, phase) -> (rows, values)
+    trees: dict = field(default_factory=dict)      # (neuron, phase) -> stable_bab.SearchNode
     positive_at: dict = field(default_factory=dict)  # neuron -> an input where it is clearly positive
     negative_at: dict = field(default_factory=dict)  # neuron -> an input where it is clearly negative
     milp_queries: int = 0
     milp_seconds: float = 0.0
     lp_queries: int = 0
     lp_seconds: float = 0.0
+    tree_queries: int = 0
+    tree_seconds: float = 0.0
+    tree_nodes: int = 0
+    tree_leaves: int = 0
 
     @classmethod
     def from_bounds(cls, lo: np.ndarray, hi: np.ndarray) -> "LayerPhases":
         none = np.zeros(lo.shape, dtype=bool)
-        return cls(hi <= 0.0, lo >= 0.0, *(none.copy() for _ in range(7)))
+        return cls(hi <= 0.0, lo >= 0.0, *(none.copy() for _ in range(9)))
 
     def narrow(self, lo: np.ndarray, hi: np.ndarray) -> None:
         """Phases the (refined, certified) bounds ``lo``, ``hi`` prove are proved by the bounds."""
@@ -80,11 +92,11 @@ class LayerPhases:
 
     @property
     def certified_inactive(self) -> np.ndarray:
-        return self.bound_inactive | self.dual_inactive
+        return self.bound_inactive | self.dual_inactive | self.tree_inactive
 
     @property
     def certified_active(self) -> np.ndarray:
-        return self.bound_active | self.dual_active
+        return self.bound_active | self.dual_active | self.tree_active
 
     @property
     def undecided(self) -> np.ndarray:
@@ -96,6 +108,7 @@ class LayerPhases:
 class Budget:
     seconds: float
     spent: float = field(default=0.0)
+    tree_leaves: int = 0               # phase-tree leaves of the step so far (capped by the checker)
 
     @property
     def left(self) -> float:
@@ -170,6 +183,8 @@ def solved_phases(pwl: PwlNet, layer: int, neurons: int, lower: np.ndarray, uppe
     if lp:
         lp_phases(pwl, layer, neurons, lower, upper, bounds, phases, budget, settings)
     milp_phases(pwl, layer, neurons, lower, upper, search_bounds, phases, budget, settings)
+    tree_phases(pwl, layer, neurons, lower, upper, bounds, phases, budget, settings,
+                lambda points: witness_at(pwl, layer, phases, points))
     search_bounds.record(layer, phases.certified_inactive | phases.milp_inactive,
                          phases.certified_active | phases.milp_active)
 
