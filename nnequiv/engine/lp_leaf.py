@@ -80,7 +80,7 @@ def _solve(highs, lp: DiffLp, output: int, sign: float, previous, seconds: float
     c, _ = lp.objective(output, sign)
     columns = np.flatnonzero(c)
     highs.changeColsCost(columns.size, columns.astype(np.int32), c[columns])
-    highs.setOptionValue("time_limit", float(seconds))
+    highs.setOptionValue("time_limit", float(highs.getRunTime() + seconds))   # HiGHS's clock runs across runs
     highs.run()
     if highs.getModelStatus() == highspy.HighsModelStatus.kInfeasible:
         return _scaled_ray(highs, lp, output, sign, eps)
