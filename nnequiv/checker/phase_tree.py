@@ -23,6 +23,7 @@ from ..pwl import PwlNet
 from .lp_dual import safe_max, triangle_lp
 from .net_bounds import Bounds
 from .rewrites import RewriteError
+from .stable_refine import sparse_multipliers
 
 __all__ = ["Leaf", "MAX_TREE_DEPTH", "MAX_TREE_LEAVES", "PhaseTree", "Split", "check_tree_sizes", "child_bounds",
            "leaf_count", "tree_proofs"]
@@ -139,12 +140,7 @@ def _check_leaf(pwl: PwlNet, bounds: list[Bounds], k: int, lower: np.ndarray, up
         lp = triangle_lp(pwl, bounds, k, lower, upper)
     except ValueError as exc:
         raise RewriteError(item, str(exc)) from None
-    rows = lp.row_lo.size
-    if leaf.rows.size != leaf.values.size or np.any(leaf.rows < 0) or np.any(leaf.rows >= rows) or \
-            np.unique(leaf.rows).size != leaf.rows.size:
-        raise RewriteError(f"{item}/rows", f"rows must be distinct indices 0..{rows - 1}, one value each")
-    multipliers = np.zeros(rows)
-    multipliers[leaf.rows] = leaf.values
+    multipliers = sparse_multipliers(lp, leaf.rows, leaf.values, f"{item}/rows")
     c, c0 = lp.objective(tree.neuron, PHASE_SIGN[tree.phase])
     try:
         bound = safe_max(lp, c, c0, multipliers)

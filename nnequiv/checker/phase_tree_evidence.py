@@ -17,7 +17,7 @@ from .phase_tree import MAX_TREE_DEPTH, MAX_TREE_LEAVES, PHASE_SIGN, Leaf, Phase
 from .rewrites import RewriteError
 from .structural import _fields, _index
 
-__all__ = ["parse_trees", "tree_to_json"]
+__all__ = ["hex_floats", "parse_trees", "row_indices", "tree_to_json"]
 
 
 def parse_trees(value: Any, item: str) -> tuple[PhaseTree, ...]:
@@ -43,7 +43,7 @@ def _parse_node(entry: Any, item: str, depth: int, leaves: list[int]) -> TreeNod
         leaves[0] += 1
         if leaves[0] > MAX_TREE_LEAVES:
             raise RewriteError(item, f"a tree may have at most {MAX_TREE_LEAVES} leaves")
-        return Leaf(_rows(rows, f"{item}/rows"), _hexes(values, f"{item}/values"))
+        return Leaf(row_indices(rows, f"{item}/rows"), hex_floats(values, f"{item}/values"))
     if depth >= MAX_TREE_DEPTH:
         raise RewriteError(item, f"a tree may split at most {MAX_TREE_DEPTH} times on one path")
     split, inactive, active = _fields(entry, item, "split", "inactive", "active")
@@ -53,13 +53,15 @@ def _parse_node(entry: Any, item: str, depth: int, leaves: list[int]) -> TreeNod
                  _parse_node(active, f"{item}/active", depth + 1, leaves))
 
 
-def _rows(value: Any, item: str) -> np.ndarray:
+def row_indices(value: Any, item: str) -> np.ndarray:
+    """A JSON list of LP row indices (shared by every multiplier field of ``stable_relu``)."""
     if not isinstance(value, list) or not all(isinstance(r, int) and not isinstance(r, bool) for r in value):
         raise RewriteError(item, "not a list of row indices")
     return np.array(value, dtype=np.int64).reshape(-1)
 
 
-def _hexes(value: Any, item: str) -> np.ndarray:
+def hex_floats(value: Any, item: str) -> np.ndarray:
+    """A JSON list of hex floats as a float64 vector."""
     if not isinstance(value, list):
         raise RewriteError(item, "not a list of hex floats")
     try:

@@ -16,11 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from ..hexfloat import parse_hex
 from ..errors import NnequivError
 from ..ir import Network
 from .net_bounds import Bounds
-from .phase_tree_evidence import parse_trees
+from .phase_tree_evidence import hex_floats, parse_trees, row_indices
 from .registry import Problem
 from .rewrites import RewriteError
 from .stable_refine import MAX_REFINEMENTS, Refinement
@@ -77,7 +76,8 @@ def _parse_dual(entry: Any, item: str) -> Dual:
     neuron, phase, rows, values = _fields(entry, item, "neuron", "phase", "rows", "values")
     if phase not in ("inactive", "active"):
         raise RewriteError(f"{item}/phase", "must be 'inactive' or 'active'")
-    return Dual(_index(neuron, f"{item}/neuron"), phase, _rows(rows, f"{item}/rows"), _hexes(values, f"{item}/values"))
+    return Dual(_index(neuron, f"{item}/neuron"), phase, row_indices(rows, f"{item}/rows"),
+                hex_floats(values, f"{item}/values"))
 
 
 def _parse_refinements(value: Any) -> list[Refinement]:
@@ -94,23 +94,10 @@ def _parse_refinements(value: Any) -> list[Refinement]:
         if side not in ("upper", "lower"):
             raise RewriteError(f"{item}/side", "must be 'upper' or 'lower'")
         parsed.append(Refinement(_index(activation, f"{item}/activation"), _index(neuron, f"{item}/neuron"), side,
-                                 _rows(rows, f"{item}/rows"), _hexes(values, f"{item}/values")))
+                                 row_indices(rows, f"{item}/rows"), hex_floats(values, f"{item}/values")))
     return parsed
 
 
-def _rows(rows: Any, item: str) -> np.ndarray:
-    if not isinstance(rows, list) or not all(isinstance(r, int) and not isinstance(r, bool) for r in rows):
-        raise RewriteError(item, "not a list of row indices")
-    return np.array(rows, dtype=np.int64).reshape(-1)
-
-
-def _hexes(values: Any, item: str) -> np.ndarray:
-    if not isinstance(values, list):
-        raise RewriteError(item, "not a list of hex floats")
-    try:
-        return np.array([parse_hex(v) for v in values], dtype=np.float64)
-    except (TypeError, ValueError, OverflowError):
-        raise RewriteError(item, "not a list of hex floats") from None
 
 
 def _parse_split(value: Any) -> list[Bounds] | None:
@@ -121,7 +108,7 @@ def _parse_split(value: Any) -> list[Bounds] | None:
     pieces = []
     for i, piece in enumerate(value):
         lower, upper = _fields(piece, f"split/{i}", "lower", "upper")
-        pieces.append((_hexes(lower, f"split/{i}/lower"), _hexes(upper, f"split/{i}/upper")))
+        pieces.append((hex_floats(lower, f"split/{i}/lower"), hex_floats(upper, f"split/{i}/upper")))
     return pieces
 
 
