@@ -49,7 +49,7 @@ def check(original: Network | str, reduced: Network | str, box: Box | tuple | No
         return Verdict(verdict=verdict, relation=relation.to_json(), time_s=time.monotonic() - started,
                        stats=stats, **fields)
 
-    decided, mismatch = _structural_stage(original, reduced, box, relation, stats)
+    decided, mismatch = _structural_stage(original, reduced, box, relation, stats, dense_budget)
     if decided is not None:
         certificate, bound = decided
         # lower: the trivial 0 (no input is replayed: exact evaluation does not scale to these models)
@@ -137,7 +137,7 @@ def check(original: Network | str, reduced: Network | str, box: Box | tuple | No
 
 
 def _structural_stage(original: Network, reduced: Network, box: Box, relation: Relation,
-                      stats: dict[str, Any]) -> tuple[tuple[dict[str, Any], float] | None, Any]:
+                      stats: dict[str, Any], dense_budget: float) -> tuple[tuple[dict[str, Any], float] | None, Any]:
     """Try to decide from a layer correspondence (``nnequiv.structure``): ``(certificate, bound)`` or
     None (the numeric stages follow), and the first stage where the graphs do not correspond (or
     None).  The certificate is self-checked like every other proof."""
@@ -146,7 +146,7 @@ def _structural_stage(original: Network, reduced: Network, box: Box, relation: R
     relation.check_outputs(original.output.size)
     from ..structure import match_structure
 
-    result = match_structure(original, reduced, box, relation)
+    result = match_structure(original, reduced, box, relation, dense_budget)
     stats["structural"] = result.stats
     if result.certificate is None:
         return None, result.mismatch

@@ -68,9 +68,14 @@ def _applied(run, tolerated: tuple[type[Exception], ...] = ()):
     return simplified
 
 
-def _simplifiers(box: Box):
+# the never-active inference lowers the network to dense matrices: beyond this many entries per
+# matrix (a 2000 x 2000 convolution) lowering and bounds take tens of seconds, more than the stage is worth
+INACTIVE_DENSE_BUDGET = 4e6
+
+
+def _simplifiers(box: Box, dense_budget: float):
     """What other tools do, replayed on the original by our passes, in the order they are tried."""
-    from ..engine.size_guard import DENSE_BUDGET, dense_estimate
+    from ..engine.size_guard import dense_estimate
     from ..passes import PassOptions, get_pass
     from ..passes.stable import stable_with
     from ..passes.stable_search import SearchSettings
@@ -78,7 +83,7 @@ def _simplifiers(box: Box):
     def inactive_removed(net: Network):
         """Neurons sound bounds prove never active on the box (no LP/MILP, no rank reduction),
         only for networks the dense lowering can hold."""
-        if dense_estimate(net).entries > DENSE_BUDGET:
+        if dense_estimate(net).entries > min(dense_budget, INACTIVE_DENSE_BUDGET):
             return None
         settings = SearchSettings(milp_budget=0.0, tighten=False, ascent_steps=0, removals_only=True)
         return stable_with(net, PassOptions(box=box), settings)
@@ -101,13 +106,14 @@ def _normalised_or_none(net: Network):
         return None        # not comparable stage by stage; the simplify steps alone may still reach it
 
 
-def _aligned(original: Network, reduced: Network, box: Box, steps: list[dict[str, Any]], stats: dict[str, Any]):
+def _aligned(original: Network, reduced: Network, box: Box, steps: list[dict[str, Any]], stats: dict[str, Any],
+             dense_budget: float):
     """The original (dead neurons removed and lumped if needed) and both stage lists, or None with
     ``stats["failure"]`` set; and the first stage where they do not correspond (when found)."""
     target, last = canonical_sha256(reduced), (None, None)
     g = _normalised_or_none(reduced)
     current, failure = original, None
-    for simplify in (None,) + _simplifiers(box):
+    for simplify in (None,) + _simplifiers(box, dense_budget):
         if simplify is not None:
             simplified = simplify(current)
             if simplified is None:
@@ -137,7 +143,13 @@ def _aligned(original: Network, reduced: Network, box: Box, steps: list[dict[str
     return None, mismatch
 
 
-def match_structure(original: Network, reduced: Network, box: Box, relation: Relation) -> StructuralResult:
+def match_structure(original: Network, reduced: Network, box: Box, relation: Relation,
+                    dense_budget: float | None = None) -> StructuralResult:
+    """``dense_budget``: the largest dense matrix (entries) a simplifier that lowers the network may
+    build (default: the numeric engine's :data:`~nnequiv.engine.size_guard.DENSE_BUDGET`)."""
+    from ..engine.size_guard import DENSE_BUDGET
+
+    dense_budget = DENSE_BUDGET if dense_budget is None else dense_budget
     started = time.monotonic()
     stats: dict[str, Any] = {"matched": False}
     steps: list[dict[str, Any]] = []
@@ -147,7 +159,7 @@ def match_structure(original: Network, reduced: Network, box: Box, relation: Rel
         return StructuralResult(certificate, bound, exact, stats, mismatch)
 
     try:
-        aligned, mismatch = _aligned(original, reduced, box, steps, stats)
+        aligned, mismatch = _aligned(original, reduced, box, steps, stats, dense_budget)
         if aligned is None:
             return finish(mismatch=mismatch)
         current, f, g = aligned
