@@ -28,7 +28,7 @@ from .stable_refine import sparse_multipliers
 __all__ = ["Leaf", "MAX_TREE_DEPTH", "MAX_TREE_LEAVES", "PhaseTree", "Split", "check_tree_sizes", "child_bounds",
            "leaf_count", "tree_proofs"]
 
-MAX_TREE_DEPTH = 40            # splits on one root-to-leaf path
+MAX_TREE_DEPTH = 128           # splits on one root-to-leaf path
 MAX_TREE_LEAVES = 20_000       # leaves of all the trees of one step
 PHASE_SIGN = {"inactive": 1.0, "active": -1.0}
 

@@ -8,9 +8,9 @@ and its two affine maps are folded into one (S4), when that does not grow the pa
 
 Stability is searched with :mod:`.stable_search`; only what the checker's own bounds prove
 (over the box, or over a bisection split of a low-dimensional box, narrowed by the LP
-refinements of :mod:`.stable_chain`) or LP duals over them prove is certified and removed.
-Neurons a MILP shows stable are given a phase tree (:mod:`.stable_bab`, certified LP leaves
-over the same refined bounds); those no tree proves in time are left in place and reported.
+refinements of :mod:`.stable_chain`), LP duals or phase trees (:mod:`.stable_bab`, certified
+LP leaves over the same refined bounds) prove is certified and removed.  Neurons only a MILP
+shows stable are left in place and reported.
 The rewrite is materialised with the checker's replay (:func:`nnequiv.checker.stable_relu.stable_relu`).
 Relu only: LeakyRelu layers are refused (a never-active LeakyRelu neuron is linear, not zero).
 """

@@ -73,25 +73,32 @@ def as_phase_tree(neuron: int, phase: str, node: SearchNode, activations: Sequen
     return PhaseTree(neuron, phase, convert(node))
 
 
-def tree_phases(pwl: PwlNet, layer: int, neurons: int, lower: np.ndarray, upper: np.ndarray,
-                bounds: list[Bounds], phases, budget, settings, show: Callable[[np.ndarray], None]) -> None:
-    """Phase trees for the MILP-only neurons of ``layer``, then (budget left) the unknown ones;
-    ``phases`` (a :class:`.stable_search.LayerPhases`) records them, ``show`` records witnesses."""
-    if layer == 0 or settings.tree_seconds <= 0:
+def open_phases(phases, neurons: int) -> list[tuple[int, str]]:
+    """``(neuron, phase)`` of the first ``neurons`` of ``phases`` (a :class:`.stable_search.LayerPhases`)
+    neither certified nor ruled out by a witness."""
+    return [(int(j), phase) for j in np.flatnonzero(phases.undecided[:neurons]) for phase, seen in
+            (("inactive", phases.seen_positive), ("active", phases.seen_negative)) if not seen[j]]
+
+
+def tree_phases(pwl: PwlNet, layer: int, todo: Sequence[tuple[int, str]], lower: np.ndarray, upper: np.ndarray,
+                bounds: list[Bounds], phases, budget, seconds: float, settings,
+                show: Callable[[np.ndarray], None]) -> None:
+    """Phase trees (each within ``seconds``) for the ``(neuron, phase)`` pairs ``todo`` of ``layer``
+    still open when reached; ``phases`` (a :class:`.stable_search.LayerPhases`) records them,
+    ``show`` records witnesses."""
+    if layer == 0 or seconds <= 0:
         return
-    certified = phases.certified_inactive | phases.certified_active
-    milp_only = np.flatnonzero((phases.milp_inactive | phases.milp_active)[:neurons] & ~certified[:neurons])
-    todo = [(int(j), "inactive" if phases.milp_inactive[j] else "active") for j in milp_only]
-    todo += [(int(j), phase) for j in np.flatnonzero(phases.unknown[:neurons]) for phase in PHASE_SIGN]
+    tried = set()
     for j, phase in todo:
         seen = phases.seen_positive if phase == "inactive" else phases.seen_negative
-        if seen[j] or phases.certified_inactive[j] or phases.certified_active[j]:
+        if (j, phase) in tried or seen[j] or phases.certified_inactive[j] or phases.certified_active[j]:
             continue
+        tried.add((j, phase))
         leaves_left = MAX_TREE_LEAVES - budget.tree_leaves
         if budget.left <= 0 or leaves_left <= 0:
             return
         outcome = prove_phase(pwl, layer, j, PHASE_SIGN[phase], lower, upper, bounds,
-                              min(settings.tree_seconds, budget.left), min(settings.tree_nodes, 2 * leaves_left))
+                              min(seconds, budget.left), min(settings.tree_nodes, 2 * leaves_left))
         budget.spent += outcome.seconds
         phases.tree_queries += 1
         phases.tree_seconds += outcome.seconds

@@ -12,12 +12,15 @@ Stages, cheapest first (``proofs/stable_relu.md``):
 3. the triangle-relaxation LP the checker builds (:func:`nnequiv.checker.lp_dual.triangle_lp`),
    solved by HiGHS; its dual multipliers are kept when the checker's safe bound
    (:func:`nnequiv.checker.lp_dual.safe_max`) proves the phase -- certifiable;
-4. one MILP (HiGHS, built once per layer, objective swapped per neuron) for each phase
+4. phase trees (:mod:`.stable_bab`): branch and bound over earlier neurons' phases with
+   certified LP leaves, whose LP optima are also tried as witnesses -- certifiable; short
+   ones (``tree_first_seconds``) for every open phase, then long ones (``tree_seconds``) for
+   what is still open.  On the MNIST MLPs of ``benchmarks/compress`` they settle every phase
+   an LP leaves open, in a fraction of the time a MILP takes only to show it;
+5. one MILP (HiGHS, built once per layer, objective swapped per neuron) for each phase
    still undecided, stopped as soon as its sign is settled (dual bound past 0, or an
    incumbent whose input is a witness).  A MILP result is NOT certifiable: such neurons are
-   reported, never removed; a time limit leaves the neuron unknown;
-5. phase trees (:mod:`.stable_bab`): branch and bound over earlier neurons' phases with
-   certified LP leaves, for the MILP-only neurons and then the unknown ones -- certifiable.
+   reported, never removed; a time limit leaves the neuron unknown.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from ..checker.lp_dual import safe_max, triangle_lp
 from ..checker.net_bounds import Bounds
 from ..pwl import PwlNet
 from ..solvers import MilpModel, ModelBuilder, encode_pwl, solve_highs
-from .stable_bab import tree_phases
+from .stable_bab import open_phases, tree_phases
 from .stable_tighten import MilpBounds
 
 WITNESS_MARGIN = 1e-9      # relative to the layer's largest |pre-activation| on the samples
@@ -47,8 +50,9 @@ class SearchSettings:
     tighten: bool = True               # LP-tightened big-M bounds for the MILPs of later layers
     refine: bool = True                # certified LP refinements of the bounds (the certificate carries them)
     removals_only: bool = False        # only never-active neurons removed (no rank reduction, no collapse)
-    tree_seconds: float = 10.0         # per (neuron, phase) phase-tree search (MILP-only, then unknown; 0: off)
-    tree_nodes: int = 4000             # per (neuron, phase) phase-tree search
+    tree_first_seconds: float = 2.0    # per (neuron, phase): the short phase-tree search (first round)
+    tree_seconds: float = 60.0         # per (neuron, phase): the long one, for what is still open (0: no trees)
+    tree_nodes: int = 10_000           # per (neuron, phase) phase-tree search
     seed: int = 0
 
 
@@ -180,11 +184,17 @@ def solved_phases(pwl: PwlNet, layer: int, neurons: int, lower: np.ndarray, uppe
                   settings: SearchSettings, lp: bool = True) -> None:
     """The solver stages of :func:`layer_phases`: LP duals over ``bounds`` (unless ``lp`` is
     false), MILPs over ``search_bounds``, which then records the stable phases found."""
+    def show(points: np.ndarray) -> None:
+        witness_at(pwl, layer, phases, points)
+
     if lp:
         lp_phases(pwl, layer, neurons, lower, upper, bounds, phases, budget, settings)
+    # trees before MILPs: they certify, where a MILP only shows; short ones first, so that a
+    # few hard neurons cannot spend the budget before the easy ones are tried
+    for seconds in (min(settings.tree_first_seconds, settings.tree_seconds), settings.tree_seconds):
+        tree_phases(pwl, layer, open_phases(phases, neurons), lower, upper, bounds, phases, budget, seconds,
+                    settings, show)
     milp_phases(pwl, layer, neurons, lower, upper, search_bounds, phases, budget, settings)
-    tree_phases(pwl, layer, neurons, lower, upper, bounds, phases, budget, settings,
-                lambda points: witness_at(pwl, layer, phases, points))
     search_bounds.record(layer, phases.certified_inactive | phases.milp_inactive,
                          phases.certified_active | phases.milp_active)
 
