@@ -116,6 +116,15 @@ def test_depth_and_leaf_caps_are_enforced_before_any_lp():
     assert error.value.item == "layers/0/trees/1"
 
 
+def test_a_path_of_exactly_the_depth_cap_reaches_its_leaves():
+    net = kink_net()
+    lower, upper = _box(BOX1)
+    leaf = Leaf(np.zeros(0, np.int64), np.zeros(0))          # empty multipliers: parsed, then not <= 0
+    deepest = _wide(MAX_TREE_DEPTH + 1, leaf)                # MAX_TREE_DEPTH splits on its longest path
+    with pytest.raises(RewriteError, match="not <= 0"):
+        stable_relu(net, lower, upper, [StableLayer(3, (0,), (), trees=(PhaseTree(0, "inactive", deepest),))])
+
+
 def test_child_bounds_clip_the_split_neuron_only():
     pwl, (lower, upper) = to_pwl(kink_net()), _box(BOX1)
     bounds = bounds_over(pwl, [(lower, upper)], 2)
@@ -137,6 +146,8 @@ def test_pass_certifies_milp_only_neurons_with_trees():
     assert with_trees.stats.details["milp_only_stable"] == 0
     assert with_trees.stats.details["tree_certified"] >= without.stats.details["milp_only_stable"]
     assert with_trees.stats.applied > without.stats.applied
+    # trees come before MILPs: the neuron a MILP would only have shown is certified without one
+    assert without.stats.details["milp_queries"] >= 1 and with_trees.stats.details["milp_queries"] == 0
     reduced, certificate = compress(net, ["stable"], BOX5)
     report = verify(certificate, net, reduced)
     assert report.valid, report.problems
