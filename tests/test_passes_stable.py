@@ -17,7 +17,8 @@ from nnequiv.lowering import to_pwl
 from nnequiv.passes import PassOptions, get_pass
 from nnequiv.passes.pipeline import compress
 from nnequiv.passes.stable import stable_with
-from nnequiv.passes.stable_search import Budget, SearchSettings, box_samples, layer_phases
+from nnequiv.passes.stable_search import Budget, SearchSettings, layer_phases
+from nnequiv.passes.stable_witness import box_samples
 from nnequiv.passes.stable_tighten import MilpBounds
 from nnequiv.spec.box import Box
 from nnequiv.summary import summarize

@@ -19,7 +19,8 @@ from nnequiv.lowering import to_pwl
 from nnequiv.passes import PassOptions
 from nnequiv.passes.pipeline import compress
 from nnequiv.passes.stable import stable_with
-from nnequiv.passes.stable_search import Budget, SearchSettings, box_samples, gradient_corners
+from nnequiv.passes.stable_search import Budget, SearchSettings
+from nnequiv.passes.stable_witness import box_samples, gradient_corners
 from nnequiv.passes.stable_tighten import tighten_with_lp
 from nnequiv.spec.box import Box
 from tests.helpers.pairs import mlp, random_layers

@@ -35,7 +35,8 @@ from .base import PassOptions, PassResult, PassStats, Refusal, certified_epsilon
 from .stable_bab import as_phase_tree
 from .stable_rank import dependencies
 from .stable_chain import refinement_chain
-from .stable_search import Budget, LayerPhases, SearchSettings, box_samples, solved_phases, witnessed_phases
+from .stable_search import Budget, LayerPhases, SearchSettings, solved_phases, witnessed_phases
+from .stable_witness import box_samples
 from .stable_tighten import MilpBounds
 
 MAX_SPLIT_INPUTS = 4          # a box of at most this many inputs is also tried bisected once per input
