@@ -28,6 +28,8 @@ import uuid
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from .certificate.json_text import readable_json
+
 if TYPE_CHECKING:  # pragma: no cover
     from .ir import Network
     from .spec.box import Box
@@ -132,7 +134,7 @@ def store_certificate(path: Path, certificate: dict[str, Any], *, name: str, ind
     for role, label in zip(("original", "reduced"), labels):
         models[role]["name"] = label
     document["models"] = models
-    return write_atomic(path, json.dumps(document, indent=1, allow_nan=False) + "\n")
+    return write_atomic(path, readable_json(document) + "\n")
 
 
 # ------------------------------------------------------------------------------ reproduction files
@@ -180,5 +182,5 @@ def write_report(base: Path, *, verdict: Any, certificate: dict[str, Any] | None
     write_atomic(target, json.dumps(document, indent=1, allow_nan=False) + "\n")
     if certificate is not None:
         write_atomic(base.with_name(base.name + ".certificate.json"),
-                     json.dumps(certificate, indent=1, allow_nan=False) + "\n")
+                     readable_json(certificate) + "\n")
     return target

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CertificateError
+from .json_text import readable_json
 
 SCHEMA_ID = "nnequiv/certificate@1"
 MAX_BYTES = 512 * 1024 * 1024
@@ -52,4 +53,4 @@ def load_certificate(path: str | Path) -> dict[str, Any]:
 
 
 def save_certificate(document: dict[str, Any], path: str | Path) -> None:
-    Path(path).write_text(json.dumps(document, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    Path(path).write_text(readable_json(document) + "\n", encoding="utf-8")
