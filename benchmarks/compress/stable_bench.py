@@ -217,12 +217,13 @@ def run(shapes, query_cap: float, budget: float, variant: str, boxes: set[str], 
 
 def _settings_line(rows: list[dict]) -> str:
     settings = SearchSettings()
-    variants = sorted({(r.get("baseline_variant", "full"), r.get("baseline_query_cap"), r.get("baseline_budget"))
-                       for r in rows}, key=str)
+    budgets: dict[tuple, set] = {}
+    for r in rows:
+        key = (r.get("baseline_variant", "full"), r.get("baseline_query_cap"))
+        budgets.setdefault(key, set()).add(r.get("baseline_budget"))
     described = "; ".join(f"`{v}` ({BASELINE_VARIANTS[v]}), {cap} s per query, "
-                          + " or ".join(f"{b} s" for b in sorted({b for vv, cc, b in variants if (vv, cc) == (v, cap)}))
-                          + " per network"
-                          for v, cap in sorted({(v, cap) for v, cap, _ in variants}, key=str))
+                          + " or ".join(f"{b} s" for b in sorted(budgets[v, cap])) + " per network"
+                          for v, cap in sorted(budgets, key=str))
     return (f"Pass: defaults (LP queries {settings.lp_seconds} s each; phase trees of up to {settings.tree_nodes} nodes, "
             f"{settings.tree_first_seconds} s per phase for every open phase, then {settings.tree_seconds} s for what is "
             f"still open; MILP queries {settings.milp_seconds} s each and "

@@ -20,12 +20,14 @@ def _render(value: Any, depth: int, indent: int) -> str:
     if isinstance(value, dict) and value:
         if not all(isinstance(key, str) for key in value):
             raise TypeError("certificate object keys must be strings")
-        inner = " " * (indent * (depth + 1))
-        items = ",\n".join(f"{inner}{json.dumps(key)}: {_render(item, depth + 1, indent)}"
-                           for key, item in value.items())
-        return "{\n" + items + "\n" + " " * (indent * depth) + "}"
-    if isinstance(value, (list, tuple)) and value and any(isinstance(v, (dict, list, tuple)) for v in value):
-        inner = " " * (indent * (depth + 1))
-        items = ",\n".join(inner + _render(item, depth + 1, indent) for item in value)
-        return "[\n" + items + "\n" + " " * (indent * depth) + "]"
+        items = [f"{json.dumps(key)}: {_render(item, depth + 1, indent)}" for key, item in value.items()]
+        return _block("{", items, "}", depth, indent)
+    if isinstance(value, (list, tuple)) and any(isinstance(v, (dict, list, tuple)) for v in value):
+        return _block("[", [_render(item, depth + 1, indent) for item in value], "]", depth, indent)
     return json.dumps(value, allow_nan=False, separators=(", ", ": "))
+
+
+def _block(opening: str, items: list[str], closing: str, depth: int, indent: int) -> str:
+    """``items`` one per line, indented one level deeper than the brackets."""
+    inner = " " * (indent * (depth + 1))
+    return opening + "\n" + ",\n".join(inner + item for item in items) + "\n" + " " * (indent * depth) + closing
